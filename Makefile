@@ -1,0 +1,38 @@
+# A thin wrapper: every target first makes sure the Debian packages are there and the build
+# is configured. `make demo` and `make test` are the README's two commands.
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps build demo test test-c test-lua lint bench asan clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	./$(BUILD)/hostcall demo
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure
+	HOSTCALL_BUILD=$(abspath $(BUILD)) busted --lua=lua5.4 spec
+
+lint: deps
+	luacheck --std lua54 lua handlers policies spec bench
+
+asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHC_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
+
+bench: build
+	bash bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan

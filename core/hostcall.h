@@ -1,0 +1,102 @@
+/*
+** hostcall.h: the public C API of libhostcall, a Lua-scriptable host function runtime.
+**
+** A runtime (hc_runtime) holds one tenant: its policy, its handlers and its sandboxed Lua state,
+** and the event loop that serves its guests with JSON-RPC 2.0.
+**
+** Ownership: every char * the API returns is allocated by the library and released with
+** hc_free(). Strings passed in are copied; the caller keeps ownership of them.
+** Threads: a runtime is single-threaded: call every function on one runtime from one thread at a
+** time. Different runtimes may be used from different threads. hc_stop() is the one exception:
+** it is async-signal-safe and may be called from any thread or a signal handler.
+** Errors: constructors return NULL and, if errmsg is non-NULL, a message in *errmsg (hc_free it).
+** Messages never carry host paths beyond what the caller gave.
+*/
+#ifndef HOSTCALL_H
+#define HOSTCALL_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HC_VERSION_MAJOR 0
+#define HC_VERSION_MINOR 1
+#define HC_VERSION_PATCH 0
+
+typedef struct hc_runtime hc_runtime;
+
+typedef enum { HC_FRAMING_NDJSON = 0, HC_FRAMING_LSP = 1 } hc_framing;
+
+/* Receives one audit line (a JSON object, no newline) per call. */
+typedef void (*hc_audit_fn)(void *ud, const char *line, size_t len);
+/* Receives one log message (no newline): refused sessions, handler load notes, shutdown. */
+typedef void (*hc_log_fn)(void *ud, const char *msg);
+
+typedef struct hc_config {
+  /* Extra handler directories, loaded after the shipped ones; relative to the current
+  ** directory. NULL-terminated list, or NULL. */
+  const char *const *handler_dirs;
+  /* Directory of the shipped handlers (sys.lua, ...). NULL: $HOSTCALL_HANDLERS, else the
+  ** build's default. */
+  const char *system_handler_dir;
+  int no_system_handlers;     /* 1: load only handler_dirs and the policy's own */
+  hc_framing framing;         /* for hc_serve_*; hc_call takes one frame as is */
+  int audit_fd;               /* audit lines go here (one per line) when >= 0 ... */
+  hc_audit_fn audit;          /* ... or to this callback; neither: no audit */
+  void *audit_ud;
+  hc_log_fn log;              /* NULL: logs go to stderr */
+  void *log_ud;
+  int drain_ms;               /* how long hc_stop lets calls in flight finish; default 10000 */
+} hc_config;
+
+/* Fill cfg with the defaults (audit_fd = -1, ndjson, drain 10 s). */
+void hc_config_init(hc_config *cfg);
+
+/* A runtime from a policy file. Relative host paths in it are relative to its directory. */
+hc_runtime *hc_runtime_new_file(const char *policy_path, const hc_config *cfg, char **errmsg);
+/* A runtime from policy source text; `name` ("acme.lua") names the tenant and the messages.
+** Host paths in such a policy must be absolute. */
+hc_runtime *hc_runtime_new_string(const char *src, size_t len, const char *name,
+                                  const hc_config *cfg, char **errmsg);
+void hc_runtime_free(hc_runtime *rt);
+
+/* One JSON-RPC frame in (a request, a notification or a batch), its response out. Runs the
+** loop until every call of the frame is answered (a sys.sleep makes it wait). *response is NULL
+** and *response_len 0 when there is nothing to answer (notifications). Returns 0, or -1 when
+** out of memory or when called re-entrantly from a handler. */
+int hc_call(hc_runtime *rt, const char *request, size_t len, char **response,
+            size_t *response_len);
+
+/* Serve one guest over in_fd/out_fd (they may be equal, e.g. a socket) until the input ends
+** and every response is written, sys.exit, or hc_stop. Returns the exit code (sys.exit's, or 0),
+** or -1 with errno on a setup failure. The fds stay open; the caller closes them. */
+int hc_serve_fd(hc_runtime *rt, int in_fd, int out_fd);
+/* Accept guests on a listening stream socket, each a session served concurrently, until hc_stop.
+** Returns 0 after draining, -1 with errno on a setup failure. */
+int hc_serve_listener(hc_runtime *rt, int listen_fd);
+/* Create a listening unix socket at path (mode 0600; a stale socket file is replaced).
+** Returns the fd, or -1 with *errmsg set. */
+int hc_listen_unix(const char *path, char **errmsg);
+/* Ask a serving runtime to stop: no new sessions or frames, calls in flight get drain_ms to
+** finish, then hc_serve_* return. Async-signal-safe and thread-safe. */
+void hc_stop(hc_runtime *rt);
+
+/* The OpenRPC 1.x document (JSON) of exactly the methods the policy grants. */
+char *hc_describe(hc_runtime *rt);
+/* The effective capabilities as JSON (what `hostcall check` prints). */
+char *hc_capabilities(hc_runtime *rt);
+/* The tenant's name. Owned by the runtime. */
+const char *hc_tenant_name(const hc_runtime *rt);
+
+/* A policy compiled into the library ("demo.lua", "default.lua"), or NULL. Static storage. */
+const char *hc_builtin_policy(const char *name, size_t *len);
+
+void hc_free(void *p);
+const char *hc_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,154 @@
+/*
+** internal.h: the runtime's private structures, shared by tenant.c, task.c, session.c,
+** audit.c and runtime.c. Nothing here is part of the public API.
+*/
+#ifndef HC_INTERNAL_H
+#define HC_INTERNAL_H
+
+#include <stdint.h>
+#include <lua.h>
+
+#include "buf.h"
+#include "frame.h"
+#include "hostcall.h"
+#include "loop.h"
+#include "rpc.h"
+
+typedef struct hc_tenant hc_tenant;
+typedef struct hc_session hc_session;
+typedef struct hc_task hc_task;
+typedef struct hc_batch hc_batch;
+
+typedef struct hc_limits {
+  int64_t memory, instructions, time_ms, handles, sockets, concurrency, sessions, idle_ms,
+          request_bytes, read_bytes;
+} hc_limits;
+
+#define HC_LOAD_INSTRUCTIONS 50000000   /* budget for running a policy or handler file */
+#define HC_SLEEP_MAX_MS 3600000
+
+struct hc_tenant {
+  hc_runtime *rt;
+  char *name;
+  lua_State *L;
+  size_t mem_used, mem_limit;
+  int64_t load_budget;      /* instructions left for the file being loaded */
+  int host_alloc;           /* >0: the host is allocating; never refuse for the cap */
+  hc_limits limits;
+  int ref_dispatch, ref_describe, ref_caps;
+  lua_State **pool;         /* idle call threads */
+  int *pool_ref;
+  size_t npool, cappool;
+  hc_task *current;         /* the call whose coroutine is running now */
+  int nsessions;
+};
+
+struct hc_task {
+  hc_session *s;
+  hc_batch *batch;
+  lua_State *co;
+  int co_ref;
+  char *id;                 /* raw JSON text of the id */
+  size_t id_len;
+  int has_id;
+  char method[HC_METHOD_MAX + 1];
+  const char *params;       /* valid only until the call's first resume */
+  size_t params_len;
+  uint64_t start_us, wake_us, deadline_us;
+  hc_timer timer;
+  size_t bytes_in;
+  int waiting;
+  int exit_code;            /* >=0: sys.exit asked to end the session with this code */
+  hc_task *prev, *next;
+};
+
+struct hc_batch {
+  hc_session *s;
+  size_t pending;           /* calls of the batch not answered yet */
+  size_t answers;
+  hc_buf out;               /* "[a,b,..." */
+};
+
+enum { HC_SESSION_DIRECT = 0, HC_SESSION_FD = 1 };
+
+struct hc_session {
+  hc_runtime *rt;
+  hc_tenant *t;
+  uint64_t id;
+  int kind;
+  int in_fd, out_fd;
+  int owns_fd;              /* close in_fd (== out_fd) when the session ends */
+  int out_is_sock;
+  hc_watch win, wout;       /* wout unused when in_fd == out_fd */
+  hc_framer fr;
+  hc_buf out;
+  size_t out_off;
+  int eof, dead, paused, exiting, exit_code, dirty;
+  int inflight;
+  hc_task *tasks;
+  uint64_t last_active;
+  hc_timer idle;
+  hc_session *prev, *next;  /* the runtime's sessions */
+  hc_session *next_dirty;
+};
+
+struct hc_runtime {
+  hc_config cfg;
+  char *system_handler_dir;
+  char **handler_dirs;
+  hc_loop loop;
+  hc_tenant *tenant;
+  int stopfd;
+  hc_watch wstop;
+  volatile int stop_requested;
+  int stopping;
+  hc_timer drain_timer;
+  int drain_expired;
+  hc_session *sessions;
+  hc_session *dirty;
+  hc_session *reap;
+  hc_session *direct;
+  int listen_fd;
+  hc_watch wlisten;
+  hc_timer accept_timer;     /* re-enables accepting after EMFILE */
+  uint64_t next_session;
+  int in_call;
+  hc_buf scratch;
+  hc_buf audit;
+};
+
+/* tenant.c */
+hc_tenant *hc_tenant_new(hc_runtime *rt, const char *src, size_t len, const char *name,
+                         const char *dir, char **err);
+void hc_tenant_free(hc_tenant *t);
+int hc_tenant_call_json(hc_tenant *t, int ref, char **out);   /* describe/capabilities */
+lua_State *hc_tenant_thread(hc_tenant *t, int *ref);
+void hc_tenant_release_thread(hc_tenant *t, lua_State *co, int ref, int reset);
+extern char hc_sentinel;
+
+/* task.c */
+void hc_task_start(hc_session *s, hc_batch *b, const hc_rpc_req *r);
+void hc_task_cancel(hc_task *k, int code, const char *limit, const char *msg);
+void hc_task_discard(hc_task *k);
+int hc_task_wait(hc_task *k, uint64_t wake_us);
+
+/* session.c */
+hc_session *hc_session_new(hc_runtime *rt, int kind, int in_fd, int out_fd, int owns_fd);
+void hc_session_frame(hc_session *s, const char *frame, size_t len);
+void hc_session_answer(hc_session *s, hc_batch *b, const char *body, size_t len);
+void hc_session_close(hc_session *s);
+void hc_session_flush(hc_session *s);
+void hc_session_mark_dirty(hc_session *s);
+int hc_session_done(const hc_session *s);
+void hc_session_update_read(hc_session *s);
+void hc_sessions_flush_dirty(hc_runtime *rt);
+void hc_sessions_reap(hc_runtime *rt);
+
+/* audit.c */
+void hc_audit(hc_runtime *rt, hc_session *s, const char *id, size_t id_len, const char *method,
+              int code, const char *errno_name, const char *limit, uint64_t start_us,
+              size_t bytes_in, size_t bytes_out);
+void hc_audit_flush(hc_runtime *rt);
+void hc_log(hc_runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,409 @@
+/*
+** runtime.c: the public API (hostcall.h): building a runtime, one call, serving fds and
+** listeners, and stopping with a drain.
+*/
+#include "internal.h"
+#include "embed.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define POLICY_MAX_BYTES (1u << 20)
+#define ACCEPT_BATCH 64
+#define ACCEPT_BACKOFF_US 100000u
+
+const char *hc_version(void) { return HC_VERSION; }
+void hc_free(void *p) { free(p); }
+
+const hc_embedded *hc_embedded_find(const hc_embedded *table, const char *name) {
+  for (const hc_embedded *e = table; e->name; e++)
+    if (strcmp(e->name, name) == 0) return e;
+  return NULL;
+}
+
+const char *hc_builtin_policy(const char *name, size_t *len) {
+  const hc_embedded *e = hc_embedded_find(hc_embedded_policies, name);
+  if (!e) return NULL;
+  if (len) *len = e->size;
+  return e->data;
+}
+
+void hc_config_init(hc_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->audit_fd = -1;
+  cfg->framing = HC_FRAMING_NDJSON;
+  cfg->drain_ms = 10000;
+}
+
+static char *fmt_err(const char *fmt, const char *a, const char *b) {
+  char msg[1024];
+  snprintf(msg, sizeof msg, fmt, a, b);
+  return strdup(msg);
+}
+
+static void set_err(char **errmsg, char *msg) {
+  if (errmsg) *errmsg = msg;
+  else free(msg);
+}
+
+static const char *errname(int e) {
+  const char *n = strerrorname_np(e);
+  return n ? n : "EIO";
+}
+
+/* {===== construction ===== */
+
+static void runtime_free_fields(hc_runtime *rt) {
+  free(rt->system_handler_dir);
+  for (char **d = rt->handler_dirs; d && *d; d++) free(*d);
+  free(rt->handler_dirs);
+}
+
+static void on_stop(hc_loop *loop, hc_watch *w, uint32_t revents);
+static void on_drain_timeout(hc_loop *loop, hc_timer *t);
+
+static hc_runtime *runtime_new(const char *src, size_t len, const char *name, const char *dir,
+                               const hc_config *cfg, char **errmsg) {
+  hc_runtime *rt = calloc(1, sizeof *rt);
+  if (!rt) { set_err(errmsg, strdup("out of memory")); return NULL; }
+  if (cfg) rt->cfg = *cfg;
+  else hc_config_init(&rt->cfg);
+  rt->cfg.handler_dirs = NULL;
+  rt->cfg.system_handler_dir = NULL;
+  rt->stopfd = -1;
+  rt->listen_fd = -1;
+  rt->loop.epfd = -1;
+  char *err = NULL;
+  if (!(cfg && cfg->no_system_handlers)) {
+    const char *sys = cfg && cfg->system_handler_dir ? cfg->system_handler_dir : getenv("HOSTCALL_HANDLERS");
+    if (!sys || !*sys) sys = HC_DEFAULT_HANDLER_DIR;
+    rt->system_handler_dir = strdup(sys);
+    if (!rt->system_handler_dir) { err = strdup("out of memory"); goto fail; }
+  }
+  size_t nd = 0;
+  while (cfg && cfg->handler_dirs && cfg->handler_dirs[nd]) nd++;
+  rt->handler_dirs = calloc(nd + 1, sizeof *rt->handler_dirs);
+  if (!rt->handler_dirs) { err = strdup("out of memory"); goto fail; }
+  for (size_t i = 0; i < nd; i++) {
+    char real[PATH_MAX];
+    if (!realpath(cfg->handler_dirs[i], real)) {
+      err = fmt_err("handler directory %s: %s", cfg->handler_dirs[i], errname(errno));
+      goto fail;
+    }
+    if (!(rt->handler_dirs[i] = strdup(real))) { err = strdup("out of memory"); goto fail; }
+  }
+  if (hc_loop_init(&rt->loop)) { err = fmt_err("epoll: %s%s", errname(errno), ""); goto fail; }
+  rt->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (rt->stopfd < 0) { err = fmt_err("eventfd: %s%s", errname(errno), ""); goto fail; }
+  rt->wstop.fd = rt->stopfd;
+  rt->wstop.cb = on_stop;
+  rt->wstop.data = rt;
+  rt->drain_timer.cb = on_drain_timeout;
+  rt->drain_timer.data = rt;
+  rt->tenant = hc_tenant_new(rt, src, len, name, dir, &err);
+  if (!rt->tenant) goto fail;
+  return rt;
+fail:
+  set_err(errmsg, err ? err : strdup("out of memory"));
+  hc_runtime_free(rt);
+  return NULL;
+}
+
+static char *read_policy(const char *path, size_t *len, char **errmsg) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    set_err(errmsg, fmt_err("cannot read policy %s: %s", path, errname(errno)));
+    if (fd >= 0) close(fd);
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size > (off_t)POLICY_MAX_BYTES) {
+    set_err(errmsg, fmt_err("policy %s: %s", path,
+                            S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file"));
+    close(fd);
+    return NULL;
+  }
+  char *buf = malloc((size_t)st.st_size + 1);
+  size_t n = 0;
+  while (buf && n < (size_t)st.st_size) {
+    ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  if (!buf) { set_err(errmsg, strdup("out of memory")); return NULL; }
+  *len = n;
+  return buf;
+}
+
+hc_runtime *hc_runtime_new_file(const char *policy_path, const hc_config *cfg, char **errmsg) {
+  size_t len;
+  char *src = read_policy(policy_path, &len, errmsg);
+  if (!src) return NULL;
+  char real[PATH_MAX];
+  if (!realpath(policy_path, real)) {
+    set_err(errmsg, fmt_err("policy %s: %s", policy_path, errname(errno)));
+    free(src);
+    return NULL;
+  }
+  char *slash = strrchr(real, '/');
+  const char *base = slash ? slash + 1 : real;
+  char name[NAME_MAX + 1];
+  size_t blen = strlen(base);
+  if (blen > NAME_MAX) blen = NAME_MAX;
+  memcpy(name, base, blen);
+  name[blen] = '\0';
+  if (slash == real) real[1] = '\0';
+  else if (slash) *slash = '\0';
+  hc_runtime *rt = runtime_new(src, len, name, real, cfg, errmsg);
+  free(src);
+  return rt;
+}
+
+hc_runtime *hc_runtime_new_string(const char *src, size_t len, const char *name,
+                                  const hc_config *cfg, char **errmsg) {
+  return runtime_new(src, len, name && *name ? name : "policy.lua", NULL, cfg, errmsg);
+}
+
+void hc_runtime_free(hc_runtime *rt) {
+  if (!rt) return;
+  while (rt->sessions) hc_session_close(rt->sessions);
+  hc_sessions_flush_dirty(rt);
+  hc_audit_flush(rt);
+  hc_sessions_reap(rt);
+  hc_tenant_free(rt->tenant);
+  if (rt->stopfd >= 0) close(rt->stopfd);
+  hc_loop_close(&rt->loop);
+  hc_buf_free(&rt->scratch);
+  hc_buf_free(&rt->audit);
+  runtime_free_fields(rt);
+  free(rt);
+}
+
+const char *hc_tenant_name(const hc_runtime *rt) { return rt->tenant->name; }
+
+/* }===== */
+
+static void turn(hc_runtime *rt, int timeout_ms) {
+  hc_loop_turn(&rt->loop, timeout_ms);
+  hc_sessions_flush_dirty(rt);
+  hc_audit_flush(rt);
+  hc_sessions_reap(rt);
+}
+
+int hc_call(hc_runtime *rt, const char *request, size_t len, char **response, size_t *response_len) {
+  *response = NULL;
+  *response_len = 0;
+  if (rt->in_call) return -1;
+  if (!rt->direct && !(rt->direct = hc_session_new(rt, HC_SESSION_DIRECT, -1, -1, 0))) return -1;
+  hc_session *s = rt->direct;
+  rt->in_call = 1;
+  hc_buf_reset(&s->out);
+  rt->loop.now_us = hc_now_us();
+  if (len > (size_t)rt->tenant->limits.request_bytes) {
+    hc_buf *b = &rt->scratch;
+    hc_buf_reset(b);
+    hc_rpc_error(b, "null", 4, HC_E_LIMIT, "request larger than limits.request_bytes", NULL, "size");
+    hc_buf_add(&s->out, b->p, b->n);
+    hc_audit(rt, s, "null", 4, NULL, HC_E_LIMIT, NULL, "size", rt->loop.now_us, len, b->n);
+  } else {
+    hc_session_frame(s, request, len);
+  }
+  while (s->inflight > 0) turn(rt, -1);
+  hc_sessions_flush_dirty(rt);
+  hc_audit_flush(rt);
+  rt->in_call = 0;
+  if (s->out.oom) { hc_buf_reset(&s->out); return -1; }
+  if (s->out.n) {
+    char *r = malloc(s->out.n + 1);
+    if (!r) return -1;
+    memcpy(r, s->out.p, s->out.n);
+    r[s->out.n] = '\0';
+    *response = r;
+    *response_len = s->out.n;
+  }
+  hc_buf_reset(&s->out);
+  return 0;
+}
+
+/* {===== serving and stopping ===== */
+
+void hc_stop(hc_runtime *rt) {
+  uint64_t one = 1;
+  rt->stop_requested = 1;
+  ssize_t r = write(rt->stopfd, &one, sizeof one);   /* async-signal-safe */
+  (void)r;
+}
+
+static void begin_stop(hc_runtime *rt) {
+  if (rt->stopping) return;
+  rt->stopping = 1;
+  if (rt->wlisten.registered) hc_loop_unwatch(&rt->loop, &rt->wlisten);
+  for (hc_session *s = rt->sessions; s; s = s->next) {
+    hc_session_update_read(s);
+    hc_session_mark_dirty(s);
+  }
+  hc_loop_timer_start(&rt->loop, &rt->drain_timer,
+                      hc_now_us() + (uint64_t)(rt->cfg.drain_ms > 0 ? rt->cfg.drain_ms : 0) * 1000u);
+}
+
+static void on_stop(hc_loop *loop, hc_watch *w, uint32_t revents) {
+  (void)loop; (void)revents;
+  hc_runtime *rt = w->data;
+  uint64_t v;
+  ssize_t r = read(rt->stopfd, &v, sizeof v);
+  (void)r;
+  begin_stop(rt);
+}
+
+static void on_drain_timeout(hc_loop *loop, hc_timer *t) {
+  (void)loop;
+  hc_runtime *rt = t->data;
+  rt->drain_expired = 1;
+  for (hc_session *s = rt->sessions; s; s = s->next)
+    while (s->tasks) hc_task_cancel(s->tasks, HC_E_CANCELLED, NULL, "cancelled: the runtime is shutting down");
+}
+
+static int serve_begin(hc_runtime *rt) {
+  rt->stopping = 0;
+  rt->drain_expired = 0;
+  if (hc_loop_watch(&rt->loop, &rt->wstop, EPOLLIN)) return -1;
+  if (rt->stop_requested) begin_stop(rt);
+  return 0;
+}
+
+static void serve_end(hc_runtime *rt) {
+  hc_loop_unwatch(&rt->loop, &rt->wstop);
+  hc_loop_timer_stop(&rt->loop, &rt->drain_timer);
+  rt->stop_requested = 0;
+}
+
+int hc_serve_fd(hc_runtime *rt, int in_fd, int out_fd) {
+  if (rt->in_call || serve_begin(rt)) return -1;
+  hc_session *s = hc_session_new(rt, HC_SESSION_FD, in_fd, out_fd, 0);
+  if (!s) { serve_end(rt); return -1; }
+  int code = 0;
+  while (!hc_session_done(s)) turn(rt, -1);
+  code = s->exiting ? s->exit_code : 0;
+  hc_session_close(s);
+  hc_sessions_flush_dirty(rt);
+  hc_audit_flush(rt);
+  hc_sessions_reap(rt);
+  serve_end(rt);
+  return code;
+}
+
+static void on_accept_resume(hc_loop *loop, hc_timer *t) {
+  hc_runtime *rt = t->data;
+  if (!rt->stopping && !rt->wlisten.registered) hc_loop_watch(loop, &rt->wlisten, EPOLLIN);
+}
+
+static void on_accept(hc_loop *loop, hc_watch *w, uint32_t revents) {
+  (void)revents;
+  hc_runtime *rt = w->data;
+  for (int i = 0; i < ACCEPT_BATCH; i++) {
+    int fd = accept4(rt->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      /* Out of fds or memory: stop accepting for a moment instead of spinning. */
+      hc_log(rt, "accept: %s; pausing new sessions", errname(errno));
+      hc_loop_unwatch(loop, w);
+      rt->accept_timer.cb = on_accept_resume;
+      rt->accept_timer.data = rt;
+      hc_loop_timer_start(loop, &rt->accept_timer, hc_now_us() + ACCEPT_BACKOFF_US);
+      return;
+    }
+    if (rt->tenant->nsessions >= rt->tenant->limits.sessions) {
+      hc_log(rt, "tenant %s: session refused: at its limit of %lld sessions", rt->tenant->name,
+             (long long)rt->tenant->limits.sessions);
+      close(fd);
+      continue;
+    }
+    if (!hc_session_new(rt, HC_SESSION_FD, fd, fd, 1)) {
+      hc_log(rt, "session refused: %s", errname(errno));
+      close(fd);
+    }
+  }
+}
+
+int hc_serve_listener(hc_runtime *rt, int listen_fd) {
+  if (rt->in_call || serve_begin(rt)) return -1;
+  int fl = fcntl(listen_fd, F_GETFL);
+  if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0) { serve_end(rt); return -1; }
+  rt->listen_fd = listen_fd;
+  rt->wlisten.fd = listen_fd;
+  rt->wlisten.cb = on_accept;
+  rt->wlisten.data = rt;
+  if (!rt->stopping && hc_loop_watch(&rt->loop, &rt->wlisten, EPOLLIN)) { serve_end(rt); return -1; }
+  for (;;) {
+    turn(rt, -1);
+    if (!rt->stopping) continue;
+    int busy = 0;
+    for (hc_session *s = rt->sessions; s; s = s->next)
+      if (s->kind == HC_SESSION_FD && !hc_session_done(s)) busy = 1;
+    if (!busy) break;
+  }
+  for (hc_session *s = rt->sessions, *next; s; s = next) {
+    next = s->next;
+    if (s->kind == HC_SESSION_FD) hc_session_close(s);
+  }
+  hc_loop_unwatch(&rt->loop, &rt->wlisten);
+  hc_loop_timer_stop(&rt->loop, &rt->accept_timer);
+  hc_sessions_flush_dirty(rt);
+  hc_audit_flush(rt);
+  hc_sessions_reap(rt);
+  rt->listen_fd = -1;
+  serve_end(rt);
+  return 0;
+}
+
+int hc_listen_unix(const char *path, char **errmsg) {
+  struct sockaddr_un sa = {0};
+  sa.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sa.sun_path) {
+    set_err(errmsg, fmt_err("unix socket path too long: %s%s", path, ""));
+    return -1;
+  }
+  strcpy(sa.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) { set_err(errmsg, fmt_err("socket: %s%s", errname(errno), "")); return -1; }
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);   /* a stale socket */
+  mode_t old = umask(0077);   /* the socket is born 0600: no window where others can connect */
+  int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+  int e = errno;
+  umask(old);
+  if (r < 0 || listen(fd, 512) < 0) {
+    if (r == 0) e = errno;
+    set_err(errmsg, fmt_err("listen on %s: %s", path, errname(e)));
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* }===== */
+
+char *hc_describe(hc_runtime *rt) {
+  char *out = NULL;
+  hc_tenant_call_json(rt->tenant, rt->tenant->ref_describe, &out);
+  return out;
+}
+
+char *hc_capabilities(hc_runtime *rt) {
+  char *out = NULL;
+  hc_tenant_call_json(rt->tenant, rt->tenant->ref_caps, &out);
+  return out;
+}

@@ -1,0 +1,99 @@
+-- registry.lua: loads every handler file of the handler directories into a method table.
+-- There is no central list of methods: a file dropped into a directory is the registration.
+local host, import = ...
+local schema = import("schema")
+local sandbox = import("sandbox")
+
+local M = {}
+
+local MAX_FILE = 1024 * 1024
+local FIELDS = { doc = "string", params = "table", result = "table", call = "function" }
+
+local function valid_name(name)
+  if type(name) ~= "string" or #name == 0 or #name > 256 then return false end
+  if name:find("[^%w_%$/%.%-]") or name:find("^%.") or name:find("%.$") or name:find("%.%.") then
+    return false
+  end
+  return true
+end
+M.valid_name = valid_name
+
+local function qname(name) return string.format("[%q]", name) end
+
+-- Load one handler file's source: returns a list of {name, def} or nil, message.
+local function load_file(src, fname)
+  if #src > MAX_FILE then return nil, fname .. ": handler file larger than 1 MiB" end
+  local env = sandbox.new_env()
+  local chunk, err = load(src, "=" .. fname, "t", env)
+  if not chunk then return nil, err end
+  local ok, defs = host.protected_run(chunk)
+  if not ok then return nil, type(defs) == "string" and defs or (fname .. ": error loading") end
+  if type(defs) ~= "table" then
+    return nil, string.format("%s: a handler file must return a table, got %s", fname, type(defs))
+  end
+  local out = {}
+  for name, def in next, defs do
+    if not valid_name(name) then
+      return nil, string.format("%s: invalid method name %s", fname,
+        type(name) == "string" and string.format("%q", name) or type(name))
+    end
+    local where = fname .. ": " .. qname(name)
+    if name:find("^rpc%.") or name:find("^%$/") then
+      return nil, where .. ": method names starting with \"rpc.\" or \"$/\" are reserved"
+    end
+    if type(def) ~= "table" then return nil, where .. ": expected table, got " .. type(def) end
+    for k, v in next, def do
+      local want = FIELDS[k]
+      if not want then
+        return nil, string.format("%s.%s: unknown field", where, tostring(k))
+      end
+      if type(v) ~= want then
+        return nil, string.format("%s.%s: expected %s, got %s", where, k, want, type(v))
+      end
+    end
+    if def.call == nil then return nil, where .. ".call: missing" end
+    local m = { name = name, doc = def.doc, call = def.call, file = fname,
+                params = def.params, result = def.result }
+    if def.params then
+      local v, serr = schema.compile(def.params, where .. ".params")
+      if not v then return nil, serr end
+      m.validate = v
+    end
+    if def.result then
+      local v, serr = schema.compile(def.result, where .. ".result")
+      if not v then return nil, serr end
+    end
+    out[#out + 1] = m
+  end
+  table.sort(out, function(a, b) return a.name < b.name end)
+  return out
+end
+M.load_file = load_file
+
+-- Load every *.lua file of each directory, in order. Returns methods (name -> entry) or nil, msg.
+function M.load(dirs)
+  local methods = {}
+  for _, dir in ipairs(dirs) do
+    local files, err = host.list_dir(dir.path)
+    if not files then
+      return nil, string.format("handler directory %s: %s", dir.label, err)
+    end
+    for _, fname in ipairs(files) do
+      local src, rerr = host.read_file(dir.path .. "/" .. fname, MAX_FILE + 1)
+      if not src then return nil, string.format("%s: %s", fname, rerr) end
+      local list, lerr = load_file(src, fname)
+      if not list then return nil, lerr end
+      for _, m in ipairs(list) do
+        local prev = methods[m.name]
+        if prev then
+          return nil, string.format("%s: method %q is already defined in %s", fname, m.name,
+            prev.file)
+        end
+        methods[m.name] = m
+      end
+    end
+  end
+  return methods
+end
+
+return M

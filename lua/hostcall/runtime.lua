@@ -1,0 +1,150 @@
+-- runtime.lua: a tenant's trusted glue: loads its policy and handlers, then answers each call
+-- in the order the contract fixes: grant, params schema, authorize hook, handler.
+local host, import = ...
+local policy = import("policy")
+local registry = import("registry")
+local sandbox = import("sandbox")
+local openrpc = import("openrpc")
+
+local M = {}
+
+local E_OS, E_REFUSED, E_LIMIT, E_PARAMS, E_INTERNAL, E_NOMETHOD =
+  -32000, -32001, -32002, -32602, -32603, -32601
+local MAX_MESSAGE = 512
+local ERRKEY = {}    -- marks error objects made by ctx.error; tenant code cannot forge it
+local LIMITS = { memory = true, instructions = true, time = true, handles = true, size = true,
+                 quota = true, concurrency = true }
+local REFUSALS = { EPERM = true, EROFS = true, EACCES = true }
+
+local type, next, pcall, rawget, setmetatable = type, next, pcall, rawget, setmetatable
+local sfind, ssub = string.find, string.sub
+
+local function message(v, default)
+  if type(v) ~= "string" then return default end
+  if #v > MAX_MESSAGE then v = ssub(v, 1, MAX_MESSAGE) .. "..." end
+  return v
+end
+
+local function deepcopy(v, depth)
+  if type(v) ~= "table" then return v end
+  if depth > 200 then error("params too deep") end
+  local c = {}
+  for k, x in next, v do c[k] = deepcopy(x, depth + 1) end
+  return setmetatable(c, getmetatable(v))
+end
+
+-- ctx.error(kind, name, message): an error a handler returns (`return nil, ctx.error(...)`)
+-- or raises, for the contract's codes other than -32000.
+local function make_error(kind, name, msg)
+  local code
+  if kind == "refused" and REFUSALS[name] then code = E_REFUSED
+  elseif kind == "limit" and LIMITS[name] then code = E_LIMIT
+  elseif kind == "os" and type(name) == "string" and sfind(name, "^E[A-Z0-9]+$") then code = E_OS
+  elseif kind == "params" then code, name = E_PARAMS, nil
+  else error("ctx.error: unknown kind or name", 2) end
+  return { [ERRKEY] = true, code = code, name = name, message = message(msg, name or "error") }
+end
+
+local function error_of(e)
+  if type(e) == "table" and rawget(e, ERRKEY) then return false, e.code, e.name, e.message end
+  return nil
+end
+
+-- Map what a handler's call returned (after pcall) to dispatch's results.
+local function finish(m, ok, r1, r2, r3)
+  if not ok then
+    local f, code, name, msg = error_of(r1)
+    if f == false then return f, code, name, msg end
+    return false, E_INTERNAL, nil, "handler error: " .. message(r1, "(error object is not a string)")
+  end
+  if r1 ~= nil then return true, r1, m.result end
+  if type(r2) == "string" then
+    if sfind(r2, "^E[A-Z0-9]+$") and #r2 <= 32 then return false, E_OS, r2, message(r3, r2) end
+    return false, E_INTERNAL, nil, "handler returned an invalid errno name"
+  end
+  local f, code, name, msg = error_of(r2)
+  if f == false then return f, code, name, msg end
+  return false, E_INTERNAL, nil, "handler returned no result"
+end
+
+function M.init(cfg)
+  local pol, err = policy.load(cfg.policy_src, cfg.policy_name, cfg.policy_dir, sandbox.new_env())
+  if not pol then return nil, err end
+
+  local dirs = {}
+  for _, d in ipairs(cfg.handler_dirs) do dirs[#dirs + 1] = d end
+  for _, d in ipairs(pol.handlers or {}) do dirs[#dirs + 1] = { path = d, label = d } end
+  local methods, lerr = registry.load(dirs)
+  if not methods then return nil, lerr end
+
+  local granted = {}
+  for name in pairs(methods) do
+    if policy.grants(pol, name) then granted[#granted + 1] = name end
+  end
+  table.sort(granted)
+  for _, name in ipairs(granted) do methods[name].granted = true end
+  if methods["sys.describe"] then
+    methods["rpc.discover"] = setmetatable({ name = "rpc.discover" }, { __index = methods["sys.describe"] })
+  end
+
+  local tenant = pol.tenant
+  local doc = openrpc.document(methods, granted, cfg.version, tenant)
+  local function describe() return openrpc.plain(doc) end
+
+  local api = sandbox.readonly({
+    sleep = host.sleep,
+    exit = host.exit,
+    log = host.log,
+    now = host.time,
+    clock = host.clock,
+    null = host.null,
+    array = function(t) return setmetatable(t or {}, host.array) end,
+    is_array = host.is_array,
+    json = sandbox.readonly({ encode = host.json_encode, decode = host.json_decode }, "ctx.json"),
+    error = make_error,
+    describe = describe,
+    tenant = tenant,
+  }, "ctx")
+  local ctx_mt = { __index = api, __metatable = false }
+
+  local authorize = pol.authorize
+
+  local function dispatch(method, params, session)
+    local m = methods[method]
+    if m == nil then return false, E_NOMETHOD, nil, "method not found" end
+    if not m.granted then return false, E_REFUSED, "EACCES", "method not granted by policy" end
+    local v = m.validate
+    if v then
+      if params == nil then params = {} end
+      local ok, verr = v(params)
+      if not ok then return false, E_PARAMS, nil, verr end
+    end
+    if authorize then
+      local ok, allowed, reason = pcall(authorize, { method = method, params = deepcopy(params, 0),
+                                                     session = session, tenant = tenant })
+      if not ok then
+        host.log("authorize hook failed: " .. message(allowed, "(non-string error)"))
+        return false, E_REFUSED, "EACCES", "refused by policy (authorize hook failed)"
+      end
+      if allowed ~= true then
+        return false, E_REFUSED, "EACCES", message(reason, "refused by policy")
+      end
+    end
+    local ctx = setmetatable({ method = method, session = session }, ctx_mt)
+    return finish(m, pcall(m.call, ctx, params))
+  end
+
+  return {
+    dispatch = dispatch,
+    describe = describe,
+    capabilities = function()
+      local caps = policy.capabilities(pol)
+      caps.granted_methods = setmetatable({ table.unpack(granted) }, host.array)
+      return caps
+    end,
+    limits = pol.limits,
+    tenant = tenant,
+  }
+end
+
+return M
