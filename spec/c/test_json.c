@@ -284,7 +284,7 @@ static int dec_top (const char *s) {
   char msg[256];
   if (!ldecode(s, strlen(s), msg, sizeof(msg))) {
     fprintf(stderr, "  unexpected decode error for %s: %s\n", s, msg);
-    lua_pushnil(L);
+    lua_newtable(L);  /* keeps the following checks failing, not crashing */
     return 0;
   }
   return 1;
@@ -436,10 +436,11 @@ TEST(test_strings) {
       no += 5;
     }
     in[ni++] = '"';
-    CHECK(ldecode(in, ni, msg, sizeof(msg)));
-    s = lua_tolstring(L, -1, &n);
-    CHECK(n == no && memcmp(s, out, n) == 0);
-    lua_pop(L, 1);
+    if (CHECK(ldecode(in, ni, msg, sizeof(msg)))) {
+      s = lua_tolstring(L, -1, &n);
+      CHECK(n == no && memcmp(s, out, n) == 0);
+      lua_pop(L, 1);
+    }
   }
   {  /* hc_jcur_string wants the cursor at '"' */
     hc_buf b = HC_BUF_INIT;
@@ -519,8 +520,7 @@ TEST(test_depth) {
   char *s = repeat("[", HC_JSON_MAX_DEPTH, "", "]");
   hc_jcur c;
   double t0;
-  CHECK(ldecode(s, strlen(s), msg, sizeof(msg)));
-  lua_pop(L, 1);
+  if (CHECK(ldecode(s, strlen(s), msg, sizeof(msg)))) lua_pop(L, 1);
   free(s);
   s = repeat("[", HC_JSON_MAX_DEPTH + 1, "", "]");
   CHECK(!ldecode(s, strlen(s), msg, sizeof(msg)));
@@ -530,8 +530,7 @@ TEST(test_depth) {
   CHECK_STREQ(c.err, "too deep");
   free(s);
   s = repeat("{\"a\":", HC_JSON_MAX_DEPTH, "1", "}");
-  CHECK(ldecode(s, strlen(s), msg, sizeof(msg)));
-  lua_pop(L, 1);
+  if (CHECK(ldecode(s, strlen(s), msg, sizeof(msg)))) lua_pop(L, 1);
   free(s);
   s = repeat("{\"a\":[", HC_JSON_MAX_DEPTH / 2, "[]", "]}");  /* 129 levels, mixed */
   CHECK(!ldecode(s, strlen(s), msg, sizeof(msg)));
@@ -539,8 +538,7 @@ TEST(test_depth) {
   free(s);
   /* a small explicit limit: exactly max_depth ok, one more refused */
   hc_jcur_init(&c, S("[{\"a\":[]}]"), 3);
-  CHECK(hc_jcur_value_lua(&c, L) == 0);
-  lua_pop(L, 1);
+  if (CHECK(hc_jcur_value_lua(&c, L) == 0)) lua_pop(L, 1);
   hc_jcur_init(&c, S("[{\"a\":[[]]}]"), 3);
   CHECK(hc_jcur_value_lua(&c, L) == -1);
   CHECK_STREQ(c.err, "too deep");
@@ -548,8 +546,7 @@ TEST(test_depth) {
   hc_jcur_init(&c, S("[{\"a\":[[]]}]"), 3);
   CHECK(hc_jcur_skip(&c) == -1);
   hc_jcur_init(&c, S("1"), 0);
-  CHECK(hc_jcur_value_lua(&c, L) == 0);
-  lua_pop(L, 1);
+  if (CHECK(hc_jcur_value_lua(&c, L) == 0)) lua_pop(L, 1);
   hc_jcur_init(&c, S("[]"), 0);
   CHECK(hc_jcur_value_lua(&c, L) == -1);
   /* 100,000 levels fail fast, without recursing that deep */
