@@ -79,6 +79,7 @@ struct hc_session {
   int in_fd, out_fd;
   int owns_fd;              /* close in_fd (== out_fd) when the session ends */
   int out_is_sock;
+  int in_flags, out_flags;  /* fd flags to restore when the session ends */
   hc_watch win, wout;       /* wout unused when in_fd == out_fd */
   hc_framer fr;
   hc_buf out;

@@ -82,14 +82,40 @@ static const unsigned char strclass[256] = {
 #define ONES   ((uint64_t)0x0101010101010101u)
 #define HIGHS  ((uint64_t)0x8080808080808080u)
 
-/* 1 if none of the 8 bytes at p is '"', '\\', < 0x20 or >= 0x80 (SWAR; no false negatives). */
-static inline int plain8 (const unsigned char *p) {
+/*
+** SWAR test of the 8 bytes at p for '"', '\\', < 0x20 or >= 0x80: the high bit of each such
+** byte is set in the result. Exact for the first (lowest-addressed) such byte; bytes after it
+** may be flagged spuriously by borrows, which is harmless since only the first one is used.
+*/
+static inline uint64_t special8 (const unsigned char *p) {
   uint64_t w, q, b;
   memcpy(&w, p, 8);  /* unaligned load without aliasing trouble */
   q = w ^ (ONES * '"');
   b = w ^ (ONES * '\\');
-  return ((((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b) | w)
-          & HIGHS) == 0;
+  return (((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b) | w) & HIGHS;
+}
+
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define first_special(m)  ((size_t)__builtin_ctzll(m) >> 3)
+#endif
+
+/* The first byte in [p, e) that is not SC_PLAIN, or e. */
+static inline const unsigned char *skip_plain (const unsigned char *p,
+                                               const unsigned char *e) {
+  while (e - p >= 8) {
+    uint64_t m = special8(p);
+    if (m != 0) {
+#if defined(first_special)
+      return p + first_special(m);
+#else
+      break;
+#endif
+    }
+    p += 8;
+  }
+  while (p < e && strclass[*p] == SC_PLAIN)
+    p++;
+  return p;
 }
 
 /*
@@ -221,10 +247,7 @@ static int scan_string (hc_jcur *c, const char **s, size_t *n, int *esc) {
   const unsigned char *p = b, *e = (const unsigned char *)c->end;
   int hasesc = 0;
   for (;;) {
-    while (e - p >= 8 && plain8(p))
-      p += 8;
-    while (p < e && strclass[*p] == SC_PLAIN)
-      p++;
+    p = skip_plain(p, e);
     if (p >= e)
       return fail(c, p, ERR_EOF);
     switch (strclass[*p]) {
@@ -762,10 +785,7 @@ int hc_json_add_string (hc_buf *out, const char *s, size_t n) {
   hc_buf_reserve(out, n + 2);  /* the common case needs no further growth */
   hc_buf_addc(out, '"');
   for (;;) {
-    while (e - p >= 8 && plain8(p))
-      p += 8;
-    while (p < e && strclass[*p] == SC_PLAIN)
-      p++;
+    p = skip_plain(p, e);
     if (p >= e)
       break;
     if (strclass[*p] == SC_HIGH) {  /* valid UTF-8 stays in the run, unescaped */

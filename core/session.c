@@ -112,18 +112,23 @@ void hc_session_flush(hc_session *s) {
 
 /* {===== input ===== */
 
+/* Reading pauses for backpressure, draining and exits. A paused pipe is unwatched outright:
+** epoll reports a hang-up even with no events asked for, and that would spin the loop. */
 void hc_session_update_read(hc_session *s) {
   if (s->kind != HC_SESSION_FD || s->dead) return;
   size_t pending = s->out.n - s->out_off;
   int pause = s->eof || s->exiting || s->rt->stopping || pending > SESSION_HIGH_WATER ||
               (s->paused && pending > SESSION_LOW_WATER);
-  if (pause == s->paused && s->win.registered) return;
+  if (pause == s->paused && (pause || s->win.registered)) return;
   s->paused = pause;
-  uint32_t ev = pause ? 0 : EPOLLIN;
-  if (s->in_fd == s->out_fd && pending) ev |= EPOLLOUT;
-  if (s->win.always_ready || !pause || s->win.registered) {
-    if (hc_loop_rewatch(&s->rt->loop, &s->win, ev)) s->dead = 1;
+  hc_loop *loop = &s->rt->loop;
+  if (s->in_fd != s->out_fd) {
+    if (pause) hc_loop_unwatch(loop, &s->win);
+    else if (hc_loop_watch(loop, &s->win, EPOLLIN)) s->dead = 1;
+    return;
   }
+  uint32_t ev = (pause ? 0 : EPOLLIN) | (pending ? EPOLLOUT : 0);
+  if (hc_loop_rewatch(loop, &s->win, ev)) s->dead = 1;
 }
 
 static void answer_frame_error(hc_session *s, int code, const char *msg, const char *limit) {
@@ -275,14 +280,11 @@ static void session_on_io(hc_loop *loop, hc_watch *w, uint32_t revents) {
   if (s->dead) return;
   if (w == &s->wout || (revents & EPOLLOUT)) hc_session_flush(s);
   if (w == &s->wout || s->dead) return;
-  if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-    if (!s->paused && !s->eof) session_read(s);
-    else if ((revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLIN)) {
-      /* paused and the peer hung up: no answer can be delivered any more */
-      s->eof = 1;
-      hc_session_update_read(s);
-      hc_session_mark_dirty(s);
-    }
+  if (!s->paused && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+    session_read(s);
+  } else if (revents & (EPOLLHUP | EPOLLERR)) {
+    /* A socket hung up both ways while paused: no answer can reach the guest any more. */
+    hc_session_close(s);
   }
 }
 
@@ -325,16 +327,15 @@ hc_session *hc_session_new(hc_runtime *rt, int kind, int in_fd, int out_fd, int 
     s->wout.cb = session_on_io;
     s->wout.data = s;
     int fl = fcntl(in_fd, F_GETFL);
+    s->in_flags = fl;
+    s->out_flags = out_fd != in_fd ? fcntl(out_fd, F_GETFL) : fl;
     if (fl < 0 || fcntl(in_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
         hc_loop_watch(&rt->loop, &s->win, EPOLLIN) < 0) {
       hc_framer_free(&s->fr);
       free(s);
       return NULL;
     }
-    if (out_fd != in_fd) {
-      fl = fcntl(out_fd, F_GETFL);
-      if (fl >= 0) fcntl(out_fd, F_SETFL, fl | O_NONBLOCK);
-    }
+    if (out_fd != in_fd && s->out_flags >= 0) fcntl(out_fd, F_SETFL, s->out_flags | O_NONBLOCK);
     if (s->t->limits.idle_ms > 0)
       hc_loop_timer_start(&rt->loop, &s->idle, s->last_active + (uint64_t)s->t->limits.idle_ms * 1000u);
     s->t->nsessions++;
@@ -358,7 +359,12 @@ void hc_session_close(hc_session *s) {
   hc_loop_unwatch(&rt->loop, &s->win);
   hc_loop_unwatch(&rt->loop, &s->wout);
   hc_loop_timer_stop(&rt->loop, &s->idle);
-  if (s->owns_fd) close(s->in_fd);
+  if (s->owns_fd) {
+    close(s->in_fd);
+  } else if (s->kind == HC_SESSION_FD) {   /* give the caller its fds back as they were */
+    fcntl(s->in_fd, F_SETFL, s->in_flags);
+    if (s->out_fd != s->in_fd) fcntl(s->out_fd, F_SETFL, s->out_flags);
+  }
   if (s->kind == HC_SESSION_FD) s->t->nsessions--;
   if (s->prev) s->prev->next = s->next;
   else rt->sessions = s->next;
