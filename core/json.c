@@ -36,6 +36,7 @@
 #define HC_JSON_SMALL_STR   256         /* escaped strings up to this size unescape on the C stack */
 #define HC_JSON_SIZE_HINT   4           /* initial slots for a non-empty array or object */
 #define HC_JSON_SLOTS       8           /* Lua stack slots one nesting level may use */
+#define HC_JSON_DUP_KEYS    8           /* keys per object checked for duplicates by their text */
 #define HC_JSON_MAX_EXP     100000      /* exponent digits saturate here (only the fast path reads it) */
 #define HC_JSON_KEEP_BUF    (64 * 1024) /* l_encode keeps its buffer between calls up to this size */
 
@@ -162,7 +163,10 @@ static inline int utf8_seq (const unsigned char *p, const unsigned char *e) {
 }
 
 int hc_utf8_valid (const char *s, size_t n) {
-  const unsigned char *p = (const unsigned char *)s, *e = p + n;
+  const unsigned char *p = (const unsigned char *)s, *e;
+  if (n == 0)
+    return 1;
+  e = p + n;
   while (p < e) {
     if (e - p >= 8) {  /* skip ASCII a word at a time */
       uint64_t w;
@@ -192,11 +196,13 @@ static locale_t get_c_locale (void) {
   return c_locale;
 }
 
+#if FLT_EVAL_METHOD == 0
 /* Exact powers of ten for the fast path (10^22 is the largest exactly representable). */
 static const double pow10tab[] = {
   1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
 };
+#endif
 
 /* }====================================================== */
 
@@ -217,7 +223,7 @@ static int fail (hc_jcur *c, const void *at, const char *msg) {
 
 void hc_jcur_init (hc_jcur *c, const char *s, size_t n, int max_depth) {
   c->start = c->p = s;
-  c->end = s + n;
+  c->end = (n > 0) ? s + n : s;  /* (NULL, 0) is a valid empty text; NULL + 0 is not valid C */
   c->depth = 0;
   c->max_depth = max_depth;
   c->err = NULL;
@@ -410,16 +416,14 @@ l_noinline static void push_unescaped (lua_State *L, const char *s, size_t n) {
   }
 }
 
-static int push_string (hc_jcur *c, lua_State *L) {
-  const char *s;
-  size_t n;
-  int esc;
-  if (scan_string(c, &s, &n, &esc))
+/* Push the string at c->p; *s, *n, *esc describe its raw body (see scan_string). */
+static int push_string (hc_jcur *c, lua_State *L, const char **s, size_t *n, int *esc) {
+  if (scan_string(c, s, n, esc))
     return -1;
-  if (!esc)
-    lua_pushlstring(L, s, n);
+  if (!*esc)
+    lua_pushlstring(L, *s, *n);
   else
-    push_unescaped(L, s, n);
+    push_unescaped(L, *s, *n);
   return 0;
 }
 
@@ -584,8 +588,16 @@ static int parse_array (hc_jcur *c, lua_State *L) {
   return 0;
 }
 
+/*
+** Duplicate keys: the first HC_JSON_DUP_KEYS keys of an object, while none has escapes, are
+** compared by their raw text (equal text <=> equal key when there are no escapes); after
+** that every key is looked up in the table, which by then holds all earlier keys. This saves
+** three API calls per key on the typical small object.
+*/
 static int parse_object (hc_jcur *c, lua_State *L) {
-  int ch;
+  const char *kp[HC_JSON_DUP_KEYS];
+  size_t kl[HC_JSON_DUP_KEYS];
+  int ch, nk = 0;  /* keys in kp/kl; -1 once the table must be asked */
   if (++c->depth > c->max_depth)
     return fail(c, c->p, "too deep");
   if (!lua_checkstack(L, HC_JSON_SLOTS))
@@ -595,16 +607,29 @@ static int parse_object (hc_jcur *c, lua_State *L) {
   lua_createtable(L, 0, (ch == '}') ? 0 : HC_JSON_SIZE_HINT);
   if (ch != '}') {
     for (;;) {
-      const char *kpos = c->p;
+      const char *kpos = c->p, *s;
+      size_t n;
+      int esc, i;
       if (ch != '"')
         return fail(c, c->p, (ch < 0) ? ERR_EOF : ERR_CHAR);
-      if (push_string(c, L))
+      if (push_string(c, L, &s, &n, &esc))
         return -1;
-      /* every stored value is non-nil (null is a light userdata), so presence = duplicate */
-      lua_pushvalue(L, -1);
-      if (lua_rawget(L, -3) != LUA_TNIL)
-        return fail(c, kpos, "duplicate key");
-      lua_pop(L, 1);
+      if (nk >= 0 && !esc && nk < HC_JSON_DUP_KEYS) {
+        for (i = 0; i < nk; i++) {
+          if (kl[i] == n && memcmp(kp[i], s, n) == 0)
+            return fail(c, kpos, "duplicate key");
+        }
+        kp[nk] = s;
+        kl[nk++] = n;
+      }
+      else {
+        /* every stored value is non-nil (null is a light userdata): presence = duplicate */
+        nk = -1;
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, -3) != LUA_TNIL)
+          return fail(c, kpos, "duplicate key");
+        lua_pop(L, 1);
+      }
       ch = skipws(c);
       if (ch != ':')
         return fail(c, c->p, (ch < 0) ? ERR_EOF : ERR_CHAR);
@@ -634,8 +659,12 @@ static int parse_value (hc_jcur *c, lua_State *L) {
       return parse_object(c, L);
     case '[':
       return parse_array(c, L);
-    case '"':
-      return push_string(c, L);
+    case '"': {
+      const char *s;
+      size_t n;
+      int esc;
+      return push_string(c, L, &s, &n, &esc);
+    }
     case 't':
       if (read_literal(c, "true", 4)) return -1;
       lua_pushboolean(L, 1);
@@ -798,8 +827,13 @@ static size_t escape_byte (char *d, unsigned char ch) {
 }
 
 int hc_json_add_string (hc_buf *out, const char *s, size_t n) {
-  const unsigned char *p = (const unsigned char *)s, *e = p + n, *run = p;
+  const unsigned char *p = (const unsigned char *)s, *e, *run = p;
   size_t n0 = out->n;
+  if (n == 0) {
+    hc_buf_add(out, "\"\"", 2);
+    return 0;
+  }
+  e = p + n;
   hc_buf_reserve(out, n + 2);  /* the common case needs no further growth */
   hc_buf_addc(out, '"');
   for (;;) {

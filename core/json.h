@@ -12,7 +12,7 @@
 ** whose metatable is the shared array marker (hc_json_push_array_mt), so [] and {} survive a round trip.
 **
 ** Encoding (raw access only, never metamethods): nil/null sentinel -> null, booleans, integers
-** exactly, floats with 17 significant digits (NaN/inf refused), strings validated as UTF-8 and
+** exactly, floats with the shortest of 15-17 digits that round-trips (NaN/inf refused), strings validated as UTF-8 and
 ** escaped, tables: an array if it carries the array marker or is a non-empty sequence 1..n, an empty
 ** table is {} unless the marker or the schema hint says array; other keys must be strings.
 */
