@@ -5,7 +5,11 @@
 #ifndef HC_INTERNAL_H
 #define HC_INTERNAL_H
 
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 #include <lua.h>
 
 #include "buf.h"
@@ -40,6 +44,12 @@ struct hc_tenant {
   int *pool_ref;
   size_t npool, cappool;
   hc_task *current;         /* the call whose coroutine is running now */
+  lua_State *_Atomic running;          /* the Lua thread running now (for the watchdog) */
+  lua_State *_Atomic call_thread;      /* the running call's own thread */
+  _Atomic uint64_t resume_start_us;    /* when the current resume began */
+  int can_slice;            /* every frame between the loop and `running` can yield */
+  int slice_pending;        /* the hook yielded for a time slice */
+  int exact_hook;           /* limits.instructions is small: meter every call from its start */
   int nsessions;
 };
 
@@ -59,6 +69,8 @@ struct hc_task {
   size_t bytes_in;
   int waiting;
   int exit_code;            /* >=0: sys.exit asked to end the session with this code */
+  int64_t instructions;     /* metered so far (while the hook is armed) */
+  int tripped;              /* HC_TRIP_*: a budget ran out; sticky */
   hc_task *prev, *next;
 };
 
@@ -115,6 +127,11 @@ struct hc_runtime {
   uint64_t next_session;
   int in_call;
   hc_buf scratch;
+  timer_t wd_timer;         /* the watchdog (sandbox.c) */
+  int wd_ok;
+  pid_t wd_tid;
+  volatile sig_atomic_t wd_armed;
+  hc_tenant *_Atomic active;  /* the tenant running Lua now */
   hc_buf audit;
 };
 

@@ -4,6 +4,7 @@
 */
 #include "internal.h"
 #include "embed.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -110,6 +111,8 @@ static hc_runtime *runtime_new(const char *src, size_t len, const char *name, co
   rt->wstop.data = rt;
   rt->drain_timer.cb = on_drain_timeout;
   rt->drain_timer.data = rt;
+  if (hc_sandbox_init(rt) != 0)
+    hc_log(rt, "watchdog timer unavailable: metering every call (slower)");
   rt->tenant = hc_tenant_new(rt, src, len, name, dir, &err);
   if (!rt->tenant) goto fail;
   return rt;
@@ -183,6 +186,7 @@ void hc_runtime_free(hc_runtime *rt) {
   hc_audit_flush(rt);
   hc_sessions_reap(rt);
   hc_tenant_free(rt->tenant);
+  hc_sandbox_free(rt);
   if (rt->stopfd >= 0) close(rt->stopfd);
   hc_loop_close(&rt->loop);
   hc_buf_free(&rt->scratch);
@@ -209,6 +213,7 @@ int hc_call(hc_runtime *rt, const char *request, size_t len, char **response, si
   if (!rt->direct && !(rt->direct = hc_session_new(rt, HC_SESSION_DIRECT, -1, -1, 0))) return -1;
   hc_session *s = rt->direct;
   rt->in_call = 1;
+  hc_sandbox_bind_thread(rt);
   hc_buf_reset(&s->out);
   rt->loop.now_us = hc_now_us();
   if (len > (size_t)rt->tenant->limits.request_bytes) {
@@ -276,6 +281,7 @@ static void on_drain_timeout(hc_loop *loop, hc_timer *t) {
 }
 
 static int serve_begin(hc_runtime *rt) {
+  hc_sandbox_bind_thread(rt);
   rt->stopping = 0;
   rt->drain_expired = 0;
   if (hc_loop_watch(&rt->loop, &rt->wstop, EPOLLIN)) return -1;

@@ -5,6 +5,7 @@
 */
 #include "internal.h"
 #include "json.h"
+#include "sandbox.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -142,9 +143,32 @@ static void task_resume(hc_task *k, int nargs) {
   hc_tenant *t = k->s->t;
   lua_State *co = k->co;
   int nres = 0;
-  t->current = k;
+  hc_sandbox_enter(t, k, co);
   int st = lua_resume(co, NULL, nargs, &nres);
-  t->current = NULL;
+  int slice = t->slice_pending;
+  hc_sandbox_leave(t);
+  if (k->tripped) {   /* whatever the code made of it, a tripped budget is the answer */
+    const char *limit = hc_trip_limit(k->tripped);
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s limit reached", limit);
+    if (k->tripped == HC_TRIP_MEMORY) {
+      lua_settop(co, 0);
+      t->host_alloc++;
+      lua_gc(t->L, LUA_GCCOLLECT);   /* leave the tenant usable for its next call */
+      t->host_alloc--;
+    }
+    task_fail(k, HC_E_LIMIT, limit, msg, 1);
+    return;
+  }
+  if (st == LUA_YIELD && nres == 0 && slice) {
+    /* A time slice ended: let the loop serve others, then go on. */
+    if (hc_loop_timer_start(&k->s->rt->loop, &k->timer, hc_now_us() + 1) == 0) {
+      k->waiting = 1;
+      return;
+    }
+    task_fail(k, HC_E_LIMIT, "memory", "out of memory arming a timer", 1);
+    return;
+  }
   if (st == LUA_YIELD) {
     int host_wait = nres == 1 && lua_touserdata(co, -1) == &hc_sentinel && k->wake_us;
     lua_pop(co, nres);

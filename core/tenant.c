@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "embed.h"
 #include "json.h"
+#include "sandbox.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,7 +26,6 @@
 char hc_sentinel;                        /* its address marks a host wait */
 static const char GLUE_CACHE = 0;        /* registry keys (addresses) */
 static const char HOST_TABLE = 0;
-static const char CALL_THREADS = 0;
 
 /* {===== allocator ===== */
 
@@ -37,7 +37,10 @@ static void *tenant_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     t->mem_used -= old;
     return NULL;
   }
-  if (nsize > old && !t->host_alloc && t->mem_used - old + nsize > t->mem_limit) return NULL;
+  if (nsize > old && !t->host_alloc && t->mem_used - old + nsize > t->mem_limit) {
+    hc_sandbox_trip(t, HC_TRIP_MEMORY);   /* a call at its cap cannot catch this with pcall */
+    return NULL;
+  }
   void *p = realloc(ptr, nsize);
   if (!p) return NULL;
   t->mem_used = t->mem_used - old + nsize;
@@ -62,36 +65,6 @@ static int host_is_array(lua_State *L) {
   }
   lua_pushboolean(L, yes);
   return 1;
-}
-
-static void budget_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  hc_tenant *t = tenant_of(L);
-  t->load_budget -= HOOK_COUNT;
-  if (t->load_budget <= 0) luaL_error(L, "instruction budget exhausted while loading");
-}
-
-/* protected_run(fn, ...) -> true, results... | false, err: run a policy or handler chunk
-** under an instruction budget so a file that loops forever fails to load. */
-static int host_protected_run(lua_State *L) {
-  hc_tenant *t = tenant_of(L);
-  luaL_checktype(L, 1, LUA_TFUNCTION);
-  t->load_budget = HC_LOAD_INSTRUCTIONS;
-  lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_COUNT);
-  int st = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
-  lua_sethook(L, NULL, 0, 0);
-  if (st != LUA_OK) {
-    if (lua_type(L, -1) != LUA_TSTRING) {
-      lua_pop(L, 1);
-      lua_pushstring(L, st == LUA_ERRMEM ? "not enough memory" : "error object is not a string");
-    }
-    lua_pushboolean(L, 0);
-    lua_insert(L, -2);
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  lua_insert(L, 1);
-  return lua_gettop(L);
 }
 
 static int push_errno(lua_State *L, int err) {
@@ -307,14 +280,12 @@ static int tenant_boot(lua_State *L) {
 
   lua_newtable(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &GLUE_CACHE);
-  lua_newtable(L);   /* call threads: keys are threads */
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &CALL_THREADS);
 
   lua_newtable(L);   /* host */
   set_fn(L, "json_encode", hc_json_l_encode);
   set_fn(L, "json_decode", hc_json_l_decode);
   set_fn(L, "is_array", host_is_array);
-  set_fn(L, "protected_run", host_protected_run);
+  hc_sandbox_open(L);   /* pcall, xpcall, co_resume, protected_run, call_threads */
   set_fn(L, "list_dir", host_list_dir);
   set_fn(L, "read_file", host_read_file);
   set_fn(L, "sleep", host_sleep);
@@ -328,8 +299,6 @@ static int tenant_boot(lua_State *L) {
   lua_setfield(L, -2, "array");
   lua_pushlightuserdata(L, &hc_sentinel);
   lua_setfield(L, -2, "sentinel");
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &CALL_THREADS);
-  lua_setfield(L, -2, "call_threads");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &HOST_TABLE);
 
   /* A self-referencing closure: import's upvalue is import itself. */
@@ -423,6 +392,7 @@ hc_tenant *hc_tenant_new(hc_runtime *rt, const char *src, size_t len, const char
   }
   lua_settop(t->L, 0);
   t->mem_limit = (size_t)t->limits.memory;
+  t->exact_hook = t->limits.instructions < HC_EXACT_INSTRUCTIONS;
   if (t->mem_limit < t->mem_used + (1u << 20)) t->mem_limit = t->mem_used + (1u << 20);
   return t;
 }
@@ -450,7 +420,7 @@ lua_State *hc_tenant_thread(hc_tenant *t, int *ref) {
   if (!lua_checkstack(L, 4)) return NULL;
   t->host_alloc++;
   lua_State *co = lua_newthread(L);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &CALL_THREADS);
+  hc_sandbox_push_call_threads(L);
   lua_pushvalue(L, -2);
   lua_pushboolean(L, 1);
   lua_rawset(L, -3);
@@ -461,7 +431,12 @@ lua_State *hc_tenant_thread(hc_tenant *t, int *ref) {
 }
 
 void hc_tenant_release_thread(hc_tenant *t, lua_State *co, int ref, int reset) {
-  if (reset) lua_resetthread(co);
+  if (reset) {
+    t->host_alloc++;
+    lua_resetthread(co);
+    t->host_alloc--;
+  }
+  hc_sandbox_reset(co);
   lua_settop(co, 0);
   if (t->npool < TENANT_POOL_MAX) {
     if (t->npool == t->cappool) {
@@ -481,7 +456,7 @@ void hc_tenant_release_thread(hc_tenant *t, lua_State *co, int ref, int reset) {
   }
   lua_State *L = t->L;
   t->host_alloc++;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &CALL_THREADS);
+  hc_sandbox_push_call_threads(L);
   lua_pushthread(co);
   lua_xmove(co, L, 1);
   lua_pushnil(L);

@@ -5,10 +5,8 @@ local host = ...
 
 local M = {}
 
-local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume,
-  coroutine.yield, coroutine.status
+local co_create, co_yield, co_status = coroutine.create, coroutine.yield, coroutine.status
 local co_close, co_running = coroutine.close, coroutine.running
-local SENTINEL = host.sentinel
 local call_threads = host.call_threads
 local pack, unpack = table.pack, table.unpack
 local error, type, rawget, setmetatable_raw = error, type, rawget, setmetatable
@@ -28,17 +26,11 @@ local function copy(t)
   return c
 end
 
--- A host wait (sys.sleep, later sockets) yields SENTINEL from deep inside a handler. When the
--- handler runs its own coroutines, their resume passes the wait up to the loop and the loop's
--- wake-up back down, so a tenant coroutine can never catch or forge a host wait.
-local function resume(co, ...)
-  if call_threads[co] then return false, "cannot resume a call's own coroutine" end
-  local r = pack(co_resume(co, ...))
-  while r[1] and r[2] == SENTINEL and co_status(co) == "suspended" do
-    r = pack(co_resume(co, co_yield(SENTINEL)))
-  end
-  return unpack(r, 1, r.n)
-end
+-- A host wait (sys.sleep, later sockets) or a time slice yields from deep inside a handler. When
+-- the handler runs its own coroutines, their resume (C, core/sandbox.c) passes the yield up to
+-- the loop and the wake-up back down, so tenant code can never catch or forge a host wait, and a
+-- tripped budget inside a coroutine is rethrown rather than returned as false.
+local resume = host.co_resume
 
 local function wrap(f)
   local co = co_create(f)
@@ -85,14 +77,16 @@ local os_lib = readonly({
   clock = host.clock,
 }, "os")
 
-local BASE = { "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
-  "rawlen", "rawset", "select", "getmetatable", "tonumber", "tostring", "type", "xpcall" }
+local BASE = { "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget",
+  "rawlen", "rawset", "select", "getmetatable", "tonumber", "tostring", "type" }
 
 -- A new environment for one piece of tenant code.
 function M.new_env()
   local env = {}
   for _, k in ipairs(BASE) do env[k] = _G[k] end
   env._VERSION = _VERSION
+  env.pcall = host.pcall       -- rethrow tripped budgets (core/sandbox.c)
+  env.xpcall = host.xpcall
   env.setmetatable = safe_setmetatable
   env.collectgarbage = safe_collectgarbage
   env.coroutine = coroutine_lib

@@ -607,11 +607,12 @@ TEST(serve_socketpair) {
   static conn c;
   c.fd = sp[1];
   c.n = 0;
+  int flags0 = fcntl(sp[0], F_GETFL);
   server_start(&sv, rt, sp[0], sp[0], -1);
   send_str(c.fd, PING("1") "\n");
   expect_line(&c, OK("1"));
   /* a waiting call does not hold up the next one: the ping is answered first */
-  send_str(c.fd, SLEEP("2", 100) "\n" PING("3") "\n");
+  send_str(c.fd, SLEEP("2", 300) "\n" PING("3") "\n");
   expect_line(&c, OK("3"));
   expect_line(&c, OK("2"));
   /* a notification gets nothing; a batch one line; CRLF and blank lines are fine */
@@ -636,6 +637,7 @@ TEST(serve_socketpair) {
   close(c.fd);
   CHECK(server_join(&sv, 10000) == 0);
   CHECK(fcntl(sp[0], F_GETFD) >= 0);
+  CHECK(fcntl(sp[0], F_GETFL) == flags0);   /* the caller's fd comes back as it was (blocking) */
   close(sp[0]);
   /* the runtime is still usable afterwards */
   check_call(rt, PING("9"), OK("9"));
@@ -653,7 +655,7 @@ TEST(serve_half_close_answers_in_flight) {
   c.n = 0;
   server_start(&sv, rt, sp[0], sp[0], -1);
   /* the input ends with a call in flight: it is still answered, then hc_serve_fd returns 0 */
-  send_str(c.fd, SLEEP("1", 100) "\n" PING("2") "\n");
+  send_str(c.fd, SLEEP("1", 200) "\n" PING("2") "\n");
   shutdown(c.fd, SHUT_WR);
   expect_line(&c, OK("2"));
   expect_line(&c, OK("1"));
@@ -680,6 +682,7 @@ TEST(serve_final_line_without_newline) {
   /* the unterminated last request: answered (as a line) or dropped, but never half-written */
   char *line = conn_line(&c, 200);
   if (line) CHECK_STREQ(line, OK("2"));
+  else fprintf(stderr, "  note: an unterminated last line is dropped at end of input\n");
   free(line);
   close(c.fd);
   close(sp[0]);
@@ -721,7 +724,7 @@ TEST(serve_exit_code) {
   c.fd = sp[1];
   c.n = 0;
   server_start(&sv, rt, sp[0], sp[0], -1);
-  send_str(c.fd, SLEEP("1", 80) "\n"
+  send_str(c.fd, SLEEP("1", 200) "\n"
                  "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"sys.exit\",\"params\":{\"code\":3}}\n");
   expect_line(&c, OK("2"));
   expect_line(&c, OK("1"));
@@ -808,12 +811,15 @@ TEST(serve_pipes) {
   static conn c;
   c.fd = out[0];
   c.n = 0;
+  int in_flags = fcntl(in[0], F_GETFL), out_flags = fcntl(out[1], F_GETFL);
   server_start(&sv, rt, in[0], out[1], -1);
-  send_str(in[1], SLEEP("1", 30) "\n" PING("2") "\n");
+  send_str(in[1], SLEEP("1", 200) "\n" PING("2") "\n");
   expect_line(&c, OK("2"));
   expect_line(&c, OK("1"));
   close(in[1]);
   CHECK(server_join(&sv, 10000) == 0);
+  CHECK(fcntl(in[0], F_GETFL) == in_flags);
+  CHECK(fcntl(out[1], F_GETFL) == out_flags);
   close(in[0]);
   close(out[1]);
   CHECK(conn_eof(&c, 1000));
@@ -988,7 +994,11 @@ TEST(audit_callback) {
   CHECK(strstr(audit_lines[0], "\"ts\":\""));
   CHECK(strstr(audit_lines[0], "\"us\":"));
   CHECK(strstr(audit_lines[0], "\"bytes_in\":"));
-  CHECK(strstr(audit_lines[0], "\"bytes_out\":36"));
+  char want[64];
+  snprintf(want, sizeof want, "\"bytes_out\":%zu", strlen(OK("\"p1\"")));
+  CHECK(strstr(audit_lines[0], want));
+  snprintf(want, sizeof want, "\"bytes_in\":%zu", strlen(PING("\"p1\"")));
+  CHECK(strstr(audit_lines[0], want));
   CHECK(strstr(audit_lines[1], "\"outcome\":-32601"));
   hc_runtime_free(rt);
 }
@@ -1098,6 +1108,75 @@ TEST(serve_guest_gone_before_answer) {
   hc_runtime_free(rt);
 }
 
+TEST(serve_bad_fds) {
+  hc_runtime *rt = rt_new(POLICY_SYS, "t.lua", NULL);
+  if (!CHECK(rt != NULL)) return;
+  errno = 0;
+  CHECK(hc_serve_fd(rt, -1, -1) == -1);
+  CHECK(errno == EBADF);
+  /* still usable */
+  check_call(rt, PING("1"), OK("1"));
+  hc_runtime_free(rt);
+}
+
+/* A guest that sends a lot before reading anything: the runtime stops reading while its answers
+** pile up (backpressure), and every request is still answered once, in order. */
+typedef struct bulk { int fd, n; } bulk;
+static void *bulk_writer(void *arg) {
+  bulk *b = arg;
+  hc_buf out = HC_BUF_INIT;
+  for (int i = 0; i < b->n; i++) {
+    char line[96];
+    snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"sys.ping\"}\n", i);
+    hc_buf_adds(&out, line);
+  }
+  size_t off = 0;
+  while (off < out.n) {
+    ssize_t r = write(b->fd, out.p + off, out.n - off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    off += (size_t)r;
+  }
+  hc_buf_free(&out);
+  shutdown(b->fd, SHUT_WR);
+  return NULL;
+}
+
+TEST(serve_backpressure) {
+  hc_runtime *rt = rt_new(POLICY_SYS, "t.lua", NULL);
+  if (!CHECK(rt != NULL)) return;
+  int sp[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0);
+  server sv;
+  static conn c;
+  c.fd = sp[1];
+  c.n = 0;
+  server_start(&sv, rt, sp[0], sp[0], -1);
+  bulk b = { sp[1], 50000 };   /* about 1.8 MB of answers: over the high-water mark */
+  pthread_t wt;
+  CHECK(pthread_create(&wt, NULL, bulk_writer, &b) == 0);
+  sleep_ms(300);               /* let the answers pile up unread */
+  int got = 0, bad = 0;
+  for (;;) {
+    char *line = conn_line(&c, 5000);
+    if (!line) break;
+    char want[96];
+    snprintf(want, sizeof want, OK("%d"), got);
+    if (strcmp(line, want) != 0 && bad++ < 3) fprintf(stderr, "  line %d: %s\n", got, line);
+    got++;
+    free(line);
+    if (got == b.n) break;
+  }
+  CHECK(got == b.n);
+  CHECK(bad == 0);
+  pthread_join(wt, NULL);
+  CHECK(server_join(&sv, 10000) == 0);
+  CHECK(conn_fill(&c, 50) != 1);   /* nothing extra */
+  close(sp[0]);
+  close(sp[1]);
+  hc_runtime_free(rt);
+}
+
 /* ---------- hc_serve_listener ---------- */
 
 static int connect_unix(const char *path) {
@@ -1136,11 +1215,11 @@ TEST(listen_unix) {
   CHECK(a.fd >= 0 && b.fd >= 0);
   /* two sessions served concurrently: b's ping is answered while a's sleep waits */
   uint64_t t0 = now_ms();
-  send_str(a.fd, SLEEP("\"a1\"", 300) "\n");
+  send_str(a.fd, SLEEP("\"a1\"", 600) "\n");
   sleep_ms(20);
   send_str(b.fd, PING("\"b1\"") "\n");
   expect_line(&b, OK("\"b1\""));
-  CHECK(now_ms() - t0 < 250);
+  CHECK(now_ms() - t0 < 500);
   send_str(a.fd, PING("\"a2\"") "\n");
   expect_line(&a, OK("\"a2\""));
   expect_line(&a, OK("\"a1\""));
@@ -1218,6 +1297,52 @@ TEST(listen_unix_stop_with_call_in_flight) {
   rmdir(dir);
 }
 
+TEST(listen_unix_session_limit) {
+  char dir[] = "/tmp/hc_test_sock_XXXXXX";
+  if (!CHECK(mkdtemp(dir) != NULL)) return;
+  char path[256];
+  snprintf(path, sizeof path, "%s/t.sock", dir);
+  int lfd = hc_listen_unix(path, NULL);
+  if (!CHECK(lfd >= 0)) return;
+  hc_runtime *rt = rt_new("return { methods = { \"sys.*\" }, limits = { sessions = 1 } }", "one.lua",
+                          NULL);
+  if (!CHECK(rt != NULL)) { close(lfd); return; }
+  pthread_mutex_lock(&log_mu);
+  last_log[0] = '\0';
+  pthread_mutex_unlock(&log_mu);
+  server sv;
+  server_start(&sv, rt, -1, -1, lfd);
+  static conn a, b;
+  a.fd = connect_unix(path);
+  a.n = 0;
+  send_str(a.fd, PING("1") "\n");
+  expect_line(&a, OK("1"));
+  /* a second session is over limits.sessions: closed at once, and logged */
+  b.fd = connect_unix(path);
+  b.n = 0;
+  CHECK(b.fd >= 0);
+  CHECK(conn_eof(&b, 2000));
+  pthread_mutex_lock(&log_mu);
+  int logged = strstr(last_log, "session") != NULL;
+  pthread_mutex_unlock(&log_mu);
+  CHECK(logged);
+  close(b.fd);
+  /* once the first leaves, a new one is accepted */
+  close(a.fd);
+  sleep_ms(100);
+  b.fd = connect_unix(path);
+  b.n = 0;
+  send_str(b.fd, PING("2") "\n");
+  expect_line(&b, OK("2"));
+  hc_stop(rt);
+  CHECK(server_join(&sv, 10000) == 0);
+  close(b.fd);
+  close(lfd);
+  hc_runtime_free(rt);
+  unlink(path);
+  rmdir(dir);
+}
+
 TEST(listen_unix_errors) {
   char *err = NULL;
   char longp[200];
@@ -1245,41 +1370,57 @@ TEST(listen_unix_errors) {
   unlink(pf);
 }
 
+/* HC_TEST_ONLY=name[,name...] runs only those cases (to reproduce one in isolation). */
+static int selected(const char *name) {
+  const char *only = getenv("HC_TEST_ONLY");
+  if (!only || !*only) return 1;
+  size_t n = strlen(name);
+  for (const char *p = only; (p = strstr(p, name)); p += n)
+    if ((p == only || p[-1] == ',') && (p[n] == '\0' || p[n] == ',')) return 1;
+  return 0;
+}
+#define RUN_SEL(name)  do { if (selected(#name)) RUN(name); } while (0)
+
 int main(void) {
-  RUN(call_ping_and_friends);
-  RUN(call_sleep_waits);
-  RUN(call_notifications);
-  RUN(call_batches);
-  RUN(call_errors);
-  RUN(call_not_granted);
-  RUN(call_request_too_large);
-  RUN(call_cancel_request_acknowledged);
-  RUN(describe_and_capabilities);
-  RUN(tenant_names);
-  RUN(version_and_builtins);
-  RUN(policy_type_errors);
-  RUN(policy_syntax_and_runtime_errors);
-  RUN(policy_files);
-  RUN(config_handler_dirs);
-  RUN(serve_socketpair);
-  RUN(serve_half_close_answers_in_flight);
-  RUN(serve_final_line_without_newline);
-  RUN(serve_exit_code);
-  RUN(serve_stop_with_call_in_flight);
-  RUN(serve_stop_drain_timeout);
-  RUN(serve_pipes);
-  RUN(serve_regular_files);
-  RUN(serve_oversize_frame);
-  RUN(serve_lsp_framing);
-  RUN(call_limits);
-  RUN(call_exit_then_more_calls);
-  RUN(audit_callback);
-  RUN(serve_cancel_request);
-  RUN(serve_stop_before_serving);
-  RUN(serve_idle_timeout);
-  RUN(serve_guest_gone_before_answer);
-  RUN(listen_unix);
-  RUN(listen_unix_stop_with_call_in_flight);
-  RUN(listen_unix_errors);
+  RUN_SEL(call_ping_and_friends);
+  RUN_SEL(call_sleep_waits);
+  RUN_SEL(call_notifications);
+  RUN_SEL(call_batches);
+  RUN_SEL(call_errors);
+  RUN_SEL(call_not_granted);
+  RUN_SEL(call_request_too_large);
+  RUN_SEL(call_cancel_request_acknowledged);
+  RUN_SEL(describe_and_capabilities);
+  RUN_SEL(tenant_names);
+  RUN_SEL(version_and_builtins);
+  RUN_SEL(policy_type_errors);
+  RUN_SEL(policy_syntax_and_runtime_errors);
+  RUN_SEL(policy_files);
+  RUN_SEL(config_handler_dirs);
+  RUN_SEL(serve_socketpair);
+  RUN_SEL(serve_half_close_answers_in_flight);
+  RUN_SEL(serve_final_line_without_newline);
+  RUN_SEL(serve_exit_code);
+  RUN_SEL(serve_stop_with_call_in_flight);
+  RUN_SEL(serve_stop_drain_timeout);
+  RUN_SEL(serve_pipes);
+  RUN_SEL(serve_regular_files);
+  RUN_SEL(serve_oversize_frame);
+  RUN_SEL(serve_lsp_framing);
+  RUN_SEL(serve_backpressure);
+  RUN_SEL(call_limits);
+  RUN_SEL(call_exit_then_more_calls);
+  RUN_SEL(audit_callback);
+  RUN_SEL(serve_cancel_request);
+  RUN_SEL(serve_stop_before_serving);
+  RUN_SEL(listen_unix);
+  RUN_SEL(listen_unix_stop_with_call_in_flight);
+  RUN_SEL(listen_unix_session_limit);
+  RUN_SEL(listen_unix_errors);
+  RUN_SEL(serve_bad_fds);
+  /* last: these end the session from inside the runtime (idle time-out, a write to a guest that
+  ** left); a use-after-free there aborts the ASan build, so let the other cases report first */
+  RUN_SEL(serve_idle_timeout);
+  RUN_SEL(serve_guest_gone_before_answer);
   return tu_summary();
 }

@@ -358,19 +358,26 @@ end
 function Conn:send_line(line, timeout) return self:send(line .. "\n", timeout) end
 
 -- Fill the buffer with whatever arrives before the deadline. Returns true if something came,
--- nil, "closed" at EOF, nil, "timeout" otherwise.
+-- nil, "closed" at EOF, nil, "timeout" otherwise. (select + a non-blocking receive: luasocket's
+-- receive(n) would wait for all n bytes.)
 function Conn:fill(deadline)
-  local left = deadline - M.now()
-  if left <= 0 then return nil, "timeout" end
-  self.s:settimeout(left)
-  local data, err, partial = self.s:receive(65536)
-  data = data or partial
-  if data and #data > 0 then
-    self.buf = self.buf .. data
-    return true
+  while true do
+    local left = deadline - M.now()
+    if left <= 0 then return nil, "timeout" end
+    socket.select({ self.s }, nil, left)
+    self.s:settimeout(0)
+    local data, err, partial = self.s:receive(65536)
+    data = data or partial
+    if data and #data > 0 then
+      self.buf = self.buf .. data
+      return true
+    end
+    if err == "closed" then
+      self.closed = true
+      return nil, "closed"
+    end
+    if err ~= "timeout" then return nil, err end
   end
-  if err == "closed" then self.closed = true end
-  return nil, err
 end
 
 -- The next line (without "\n") before the deadline, or nil, "timeout"|"closed".

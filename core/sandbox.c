@@ -1,0 +1,343 @@
+/*
+** sandbox.c: metering tenant code without paying for it on every call.
+**
+** Lua 5.4's count hook slows all code 1.4-2.2x whatever its interval, so it is not installed
+** by default. A per-runtime POSIX timer delivers a signal to the loop thread HC_SLICE_US after a
+** resume starts; if the same resume is still running, the handler installs the count hook on the
+** running Lua thread (lua_sethook is made for this: lua.c does it from SIGINT). From then on the
+** hook meters instructions and time, yields at slice boundaries where the frame can yield, and
+** kills the call where it cannot once it passes HC_HARD_SLICE_US.
+**
+** A tripped budget is sticky: the hook raises again at every chance, and the tenant-facing pcall,
+** xpcall and coroutine.resume rethrow instead of returning false, so no handler can swallow it.
+** xpcall's message handler runs as ordinary code after the unwinding (Lua runs message handlers
+** with hooks off, where a loop could never be stopped).
+*/
+#include "sandbox.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const TRIP_LIMIT[] = {NULL, "time", "instructions", "memory"};
+
+const char *hc_trip_limit(int kind) {
+  return kind > 0 && kind <= HC_TRIP_MEMORY ? TRIP_LIMIT[kind] : NULL;
+}
+
+static hc_tenant *tenant_of(lua_State *L) {
+  void *ud;
+  lua_getallocf(L, &ud);
+  return ud;
+}
+
+void hc_sandbox_trip(hc_tenant *t, int kind) {
+  if (t->current && !t->current->tripped) t->current->tripped = kind;
+}
+
+/* {===== the hook ===== */
+
+static void raise_trip(lua_State *L, hc_task *k) {
+  luaL_error(L, "%s limit reached", hc_trip_limit(k->tripped));
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  hc_tenant *t = tenant_of(L);
+  hc_task *k = t->current;
+  if (!k) {   /* loading a policy or handler file */
+    t->load_budget -= HC_HOOK_COUNT;
+    if (t->load_budget <= 0) luaL_error(L, "instruction budget exhausted while loading");
+    return;
+  }
+  if (k->tripped) raise_trip(L, k);
+  k->instructions += HC_HOOK_COUNT;
+  if (k->instructions > t->limits.instructions) {
+    k->tripped = HC_TRIP_INSTRUCTIONS;
+    raise_trip(L, k);
+  }
+  uint64_t now = hc_now_us();
+  if (now >= k->deadline_us) {
+    k->tripped = HC_TRIP_TIME;
+    raise_trip(L, k);
+  }
+  uint64_t ran = now - atomic_load_explicit(&t->resume_start_us, memory_order_relaxed);
+  if (ran < HC_SLICE_US) return;
+  if (t->can_slice && lua_isyieldable(L)) {
+    t->slice_pending = 1;
+    lua_yield(L, 0);   /* back to the loop; the call goes on at the next turn */
+    return;
+  }
+  if (ran >= HC_HARD_SLICE_US) {
+    k->tripped = HC_TRIP_TIME;
+    luaL_error(L, "time limit reached (ran %d ms where it could not yield)", (int)(ran / 1000));
+  }
+}
+
+/* }===== */
+
+/* {===== the watchdog ===== */
+
+static void arm(hc_runtime *rt, uint64_t us) {
+  struct itimerspec its = {{0, 0}, {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000}};
+  rt->wd_armed = 1;
+  if (timer_settime(rt->wd_timer, 0, &its, NULL) != 0) rt->wd_armed = 0;
+}
+
+static void on_watchdog(int sig, siginfo_t *si, void *uc) {
+  (void)sig; (void)uc;
+  int saved = errno;
+  hc_runtime *rt = si->si_code == SI_TIMER ? si->si_value.sival_ptr : NULL;
+  if (rt) {
+    hc_tenant *t = atomic_load(&rt->active);
+    lua_State *L = t ? atomic_load(&t->running) : NULL;
+    if (!L) {
+      rt->wd_armed = 0;
+    } else {
+      uint64_t ran = hc_now_us() - atomic_load(&t->resume_start_us);
+      if (ran + 1000 >= HC_SLICE_US) {
+        /* The call's own thread too: coroutines it creates from now on inherit the hook. */
+        lua_State *call = atomic_load(&t->call_thread);
+        lua_sethook(L, budget_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
+        if (call && call != L) lua_sethook(call, budget_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
+        rt->wd_armed = 0;
+      } else {
+        arm(rt, HC_SLICE_US - ran);
+      }
+    }
+  }
+  errno = saved;
+}
+
+static int watchdog_signal(void) { return SIGRTMIN + 3; }
+
+void hc_sandbox_bind_thread(hc_runtime *rt) {
+  pid_t tid = gettid();
+  if (rt->wd_ok && rt->wd_tid == tid) return;
+  if (rt->wd_ok) timer_delete(rt->wd_timer);
+  rt->wd_ok = 0;
+  rt->wd_armed = 0;
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = watchdog_signal();
+  sev.sigev_value.sival_ptr = rt;
+  sev._sigev_un._tid = tid;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &rt->wd_timer) == 0) {
+    rt->wd_ok = 1;
+    rt->wd_tid = tid;
+  }
+}
+
+int hc_sandbox_init(hc_runtime *rt) {
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_watchdog;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(watchdog_signal(), NULL, &old) != 0) return -1;
+  if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN && old.sa_sigaction != on_watchdog)
+    return -1;   /* the embedder uses this signal: fall back to hooks on every call */
+  if (sigaction(watchdog_signal(), &sa, NULL) != 0) return -1;
+  hc_sandbox_bind_thread(rt);
+  return rt->wd_ok ? 0 : -1;
+}
+
+void hc_sandbox_free(hc_runtime *rt) {
+  if (rt->wd_ok) timer_delete(rt->wd_timer);
+  rt->wd_ok = 0;
+}
+
+void hc_sandbox_enter(hc_tenant *t, hc_task *k, lua_State *co) {
+  hc_runtime *rt = t->rt;
+  t->current = k;
+  t->can_slice = 1;
+  t->slice_pending = 0;
+  atomic_store(&t->resume_start_us, hc_now_us());
+  atomic_store(&t->running, co);
+  atomic_store(&t->call_thread, co);
+  atomic_store(&rt->active, t);
+  if (t->exact_hook || !rt->wd_ok) lua_sethook(co, budget_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
+  else if (!rt->wd_armed) arm(rt, HC_SLICE_US);
+}
+
+void hc_sandbox_leave(hc_tenant *t) {
+  atomic_store(&t->running, NULL);
+  atomic_store(&t->call_thread, NULL);
+  atomic_store(&t->rt->active, NULL);
+  t->current = NULL;
+}
+
+void hc_sandbox_reset(lua_State *co) { lua_sethook(co, NULL, 0, 0); }
+
+/* }===== */
+
+/* {===== wrappers given to tenant code ===== */
+
+static int tripped(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  return t->current && t->current->tripped;
+}
+
+static int pcall_k(lua_State *L, int status, lua_KContext extra) {
+  if (status != LUA_OK && status != LUA_YIELD) {
+    if (tripped(L)) return lua_error(L);
+    lua_pushboolean(L, 0);
+    lua_pushvalue(L, -2);
+    return 2;
+  }
+  return lua_gettop(L) - (int)extra;
+}
+
+static int sb_pcall(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_pushboolean(L, 1);
+  lua_insert(L, 1);
+  int st = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, pcall_k);
+  return pcall_k(L, st, 0);
+}
+
+/* stack: 1 = handler, 2 = false, 3 = the handler's result */
+static int xpcall_handled_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)L; (void)status; (void)ctx;
+  return 2;
+}
+
+static int xpcall_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - 1;
+  if (tripped(L)) return lua_error(L);
+  /* stack: handler, true, error */
+  lua_pushboolean(L, 0);
+  lua_replace(L, 2);
+  lua_pushvalue(L, 1);
+  lua_rotate(L, 3, 1);   /* handler, false, handler, error */
+  lua_callk(L, 1, 1, 0, xpcall_handled_k);
+  return 2;
+}
+
+static int sb_xpcall(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, 1);
+  lua_rotate(L, 3, 2);   /* f, handler, true, f, args... */
+  lua_remove(L, 1);      /* handler, true, f, args... */
+  int st = lua_pcallk(L, n - 2, LUA_MULTRET, 0, 0, xpcall_k);
+  return xpcall_k(L, st, 0);
+}
+
+static const char CALL_THREADS_KEY = 0;
+
+static int is_call_thread(lua_State *L, int idx) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &CALL_THREADS_KEY);
+  lua_pushvalue(L, idx);
+  int yes = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 2);
+  return yes;
+}
+
+static int co_resume_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Resume a tenant coroutine: host waits and slice yields inside it pass up to the loop and the
+** wake-up back down; a tripped budget inside it propagates instead of returning false. */
+static int resume_child(lua_State *L, lua_State *co, int nargs) {
+  hc_tenant *t = tenant_of(L);
+  if (!lua_checkstack(co, nargs + 1)) return luaL_error(L, "too many arguments to resume");
+  lua_xmove(L, co, nargs);
+  lua_State *prev = atomic_load(&t->running);
+  int prev_can = t->can_slice;
+  t->can_slice = prev_can && lua_isyieldable(L);
+  lua_Hook h = lua_gethook(L);
+  if (h && !lua_gethook(co)) lua_sethook(co, h, lua_gethookmask(L), lua_gethookcount(L));
+  atomic_store(&t->running, co);
+  int nres = 0;
+  int st = lua_resume(co, L, nargs, &nres);
+  atomic_store(&t->running, prev);
+  t->can_slice = prev_can;
+  if (st == LUA_YIELD) {
+    int host_wait = nres == 1 && lua_touserdata(co, -1) == &hc_sentinel;
+    int slice = nres == 0 && t->slice_pending;
+    if (host_wait || slice) {
+      lua_pop(co, nres);
+      if (!lua_isyieldable(L)) return luaL_error(L, "cannot wait here: the caller cannot yield");
+      if (host_wait) lua_pushlightuserdata(L, &hc_sentinel);
+      return lua_yieldk(L, host_wait ? 1 : 0, 0, co_resume_k);
+    }
+  }
+  if (st == LUA_OK || st == LUA_YIELD) {
+    if (!lua_checkstack(L, nres + 1)) return luaL_error(L, "too many results to resume");
+    lua_pushboolean(L, 1);
+    lua_xmove(co, L, nres);
+    return nres + 1;
+  }
+  lua_xmove(co, L, 1);
+  if (tripped(L)) return lua_error(L);
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  return 2;
+}
+
+static int co_resume_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  return resume_child(L, lua_tothread(L, 1), lua_gettop(L) - 1);
+}
+
+static int sb_co_resume(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co != NULL, 1, "coroutine");
+  if (is_call_thread(L, 1)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "cannot resume a call's own coroutine");
+    return 2;
+  }
+  return resume_child(L, co, lua_gettop(L) - 1);
+}
+
+/* protected_run(fn, ...) -> true, results... | false, err: a policy or handler file's top level,
+** under an instruction budget so a file that loops forever fails to load. */
+static int sb_protected_run(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  t->load_budget = HC_LOAD_INSTRUCTIONS;
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
+  int st = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  lua_sethook(L, NULL, 0, 0);
+  if (st != LUA_OK) {
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      lua_pushstring(L, st == LUA_ERRMEM ? "not enough memory" : "error object is not a string");
+    }
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  lua_insert(L, 1);
+  return lua_gettop(L);
+}
+
+void hc_sandbox_push_call_threads(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &CALL_THREADS_KEY);
+  if (!lua_isnil(L, -1)) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &CALL_THREADS_KEY);
+}
+
+void hc_sandbox_open(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"pcall", sb_pcall}, {"xpcall", sb_xpcall}, {"co_resume", sb_co_resume},
+    {"protected_run", sb_protected_run}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+  hc_sandbox_push_call_threads(L);
+  lua_setfield(L, -2, "call_threads");
+}
+
+/* }===== */
