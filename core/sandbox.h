@@ -31,5 +31,7 @@ const char *hc_trip_limit(int kind);         /* "time", "instructions", "memory"
 void hc_sandbox_open(lua_State *L);
 /* Push the table whose keys are the call threads (tenant code may not resume or close them). */
 void hc_sandbox_push_call_threads(lua_State *L);
+/* pattern.c: budgeted find/match/gmatch/gsub into the string table on top of the stack. */
+void hc_pattern_open(lua_State *L);
 
 #endif

@@ -271,6 +271,7 @@ static int tenant_boot(lua_State *L) {
   lua_getglobal(L, LUA_STRLIBNAME);
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
+  hc_pattern_open(L);   /* pattern matching that a budget can stop (pattern.c) */
   lua_pop(L, 1);
   lua_pushliteral(L, "");
   lua_getmetatable(L, -1);

@@ -195,6 +195,33 @@ describe("serve --stdio, ndjson", function()
     assert.truthy((hc.read(dir .. "/audit.log") or ""):find('"method":"sys.ping"', 1, true))
   end)
 
+  it("a sys.exit notification ends the session with its code, without a response", function()
+    local r = stdio(policy(), '{"jsonrpc":"2.0","method":"sys.exit","params":{"code":6}}\n')
+    assert.are.equal(6, r.code)
+    assert.are.equal("", r.stdout)
+  end)
+
+  it("empty stdin: nothing written, exit 0", function()
+    local r = stdio(policy(), "")
+    assert.are.equal(0, r.code)
+    assert.are.equal("", r.stdout)
+  end)
+
+  it("a guest that closes stdout early: the server exits instead of hanging", function()
+    local dir = hc.tmpdir()
+    local parts = {}
+    for i = 1, 20000 do parts[i] = req(i, "sys.ping") end
+    hc.write(dir .. "/in", table.concat(parts, "\n") .. "\n")
+    local cmd = string.format("cd %s && timeout -k 2 10 %s serve --policy %s --stdio < in 2>/dev/null" ..
+                              " | head -c 100 > out;" ..
+                              " echo ${PIPESTATUS[0]} > rc", hc.q(dir), hc.q(hc.bin), hc.q(policy()))
+    os.execute("bash -c " .. hc.q(cmd))
+    local rc = tonumber((hc.read(dir .. "/rc") or ""):match("%d+"))
+    assert.are_not.equal(124, rc, "the server hung after its reader went away")
+    assert.are_not.equal(137, rc)
+    assert.are.equal(100, #hc.read(dir .. "/out"))
+  end)
+
   it("a policy that fails to load: exit 2, the message on stderr, nothing on stdout", function()
     local dir = hc.tmpdir()
     local pol = hc.write(dir .. "/bad.lua", "return { limits = { concurrency = 0 } }")
@@ -630,6 +657,95 @@ describe("serve --listen unix:PATH", function()
     c:close()
   end)
 
+  it("$/cancelRequest on a call inside a batch: the batch answer carries -32800 for it", function()
+    local srv = hc.serve { policy = policy() }
+    local c = hc.connect(srv.sock)
+    c:send("[" .. req(1, "sys.sleep", '{"ms":5000}') .. "," .. req(2, "sys.ping") .. "]\n" ..
+           req(3, "sys.ping") .. "\n")
+    assert.are.equal('{"jsonrpc":"2.0","id":3,"result":{}}', c:recv_line(2))
+    local t0 = hc.now()
+    c:send('{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":1}}\n')
+    local line = c:recv_line(2)
+    assert.is_true(hc.now() - t0 < 0.5)
+    local arr = decode(line)
+    assert.are.equal(2, #arr)
+    local codes = {}
+    for _, m in ipairs(arr) do codes[m.id] = m.error and m.error.code or "ok" end
+    assert.are.same({ -32800, "ok" }, codes)
+    c:close()
+  end)
+
+  it("limits.concurrency inside one batch: the call past the limit is refused in the array", function()
+    local srv = hc.serve { policy = policy("limits = { concurrency = 2 }") }
+    local c = hc.connect(srv.sock)
+    c:send("[" .. req(1, "sys.sleep", '{"ms":50}') .. "," .. req(2, "sys.sleep", '{"ms":50}') .. "," ..
+           req(3, "sys.sleep", '{"ms":50}') .. "]\n")
+    local arr = decode(c:recv_line(2))
+    assert.are.equal(3, #arr)
+    local limited = 0
+    for _, m in ipairs(arr) do
+      if m.error then
+        assert.are.equal("concurrency", m.error.data.limit)
+        limited = limited + 1
+      end
+    end
+    assert.are.equal(1, limited)
+    c:close()
+  end)
+
+  it("sys.exit on a socket ends that session only; the server and other sessions go on", function()
+    local srv = hc.serve { policy = policy() }
+    local a, b = hc.connect(srv.sock), hc.connect(srv.sock)
+    a:send(req(1, "sys.exit", '{"code":7}') .. "\n")
+    assert.are.equal('{"jsonrpc":"2.0","id":1,"result":{}}', a:recv_line(2))
+    assert.is_true(a:wait_closed(2), "the session that called sys.exit stayed open")
+    b:send(req(2, "sys.ping") .. "\n")
+    assert.are.equal('{"jsonrpc":"2.0","id":2,"result":{}}', b:recv_line(2))
+    assert.is_true(srv:alive())
+    local d = hc.connect(srv.sock)
+    d:send(req(3, "sys.ping") .. "\n")
+    assert.are.equal('{"jsonrpc":"2.0","id":3,"result":{}}', d:recv_line(2))
+    a:close()
+    b:close()
+    d:close()
+  end)
+
+  it("a second server on the socket of a live one does not take it over", function()
+    local pol = policy()
+    local first = hc.serve { policy = pol }
+    local r = hc.cli({ "serve", "--policy", pol, "--listen", "unix:" .. first.sock }, { timeout = 3 })
+    assert.is_false(r.timed_out, "the second server started serving on the first one's socket")
+    assert.are_not.equal(0, r.code)
+    local c = hc.connect(first.sock, 1)
+    c:send(req(1, "sys.ping") .. "\n")
+    assert.are.equal('{"jsonrpc":"2.0","id":1,"result":{}}', c:recv_line(2))
+    c:close()
+  end)
+
+  it("a regular file at the socket path is neither removed nor replaced", function()
+    local dir = hc.tmpdir()
+    local path = hc.write(dir .. "/precious", "data")
+    local r = hc.cli({ "serve", "--policy", policy(), "--listen", "unix:" .. path }, { timeout = 3 })
+    assert.is_false(r.timed_out)
+    assert.are_not.equal(0, r.code)
+    assert.are.equal("data", hc.read(path))
+    assert.is_true(#r.stderr > 0)
+  end)
+
+  it("a stale socket file (no server behind it) is replaced", function()
+    local pol = policy()
+    local first = hc.serve { policy = pol }
+    local path = first.sock
+    first:signal("KILL")
+    assert.is_not_nil(hc.wait_until(function() return not first:alive() end, 3))
+    assert.is_true(hc.exists(path))
+    local second = hc.serve { policy = pol, cwd = hc.repo, sock = path }
+    local c = hc.connect(second.sock)
+    c:send(req(1, "sys.ping") .. "\n")
+    assert.are.equal('{"jsonrpc":"2.0","id":1,"result":{}}', c:recv_line(2))
+    c:close()
+  end)
+
   it("SIGTERM with a sys.sleep 300 in flight: answered, no new sessions, exit 0", function()
     local srv = hc.serve { policy = policy() }
     local c = hc.connect(srv.sock)
@@ -743,7 +859,39 @@ describe("audit lines (contract 10)", function()
     assert.are.equal(0, notif.bytes_out)
     assert.is_table(size, "the oversize frame was not audited")
     assert.are.equal(-32002, size.outcome)
-    assert.is_true(size.bytes_in >= 1024, "an oversize frame audited with bytes_in " .. size.bytes_in)
+    c:close()
+  end)
+
+  -- Reading of the contract: bytes_in is what came in for that frame; an oversize frame that was
+  -- read and skipped still came in (hc_call's own size check already audits its length).
+  it("an oversize frame is audited with the bytes that came in", function()
+    local dir = hc.tmpdir()
+    local log = dir .. "/audit.log"
+    local srv = hc.serve { policy = policy("limits = { request_bytes = 1024 }"), args = { "--audit", log } }
+    local c = hc.connect(srv.sock)
+    c:send(string.rep("z", 5000) .. "\n")
+    assert.are.equal("size", decode(c:recv_line(2)).error.data.limit)
+    local a = decode(audit_lines(log, 1)[1])
+    assert.are.equal(-32002, a.outcome)
+    assert.are.equal("size", a.limit)
+    assert.is_true(a.bytes_in >= 1024, "an oversize frame audited with bytes_in " .. a.bytes_in)
+    c:close()
+  end)
+
+  it("a batch is audited once per call in it", function()
+    local dir = hc.tmpdir()
+    local log = dir .. "/audit.log"
+    local srv = hc.serve { policy = policy(), args = { "--audit", log } }
+    local c = hc.connect(srv.sock)
+    c:send("[" .. req(1, "sys.ping") .. "," .. req(2, "nope") .. "," .. req(nil, "sys.ping") .. "]\n")
+    assert.is_string(c:recv_line(2))
+    local lines = audit_lines(log, 3)
+    assert.are.equal(3, #lines)
+    local outcomes = {}
+    for _, line in ipairs(lines) do local o = decode(line).outcome
+      outcomes[#outcomes + 1] = tostring(math.tointeger(o) or o) end
+    table.sort(outcomes)
+    assert.are.same({ "-32601", "ok", "ok" }, outcomes)
     c:close()
   end)
 

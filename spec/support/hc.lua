@@ -231,10 +231,11 @@ local Server = {}
 Server.__index = Server
 
 -- Start `hostcall serve --policy POLICY --listen unix:DIR/s.sock [extra...]` in the background.
--- opts: policy (path, required), args (extra words), cwd. The server's stdout/stderr go to files.
+-- opts: policy (path, required), args (extra words), cwd, sock (the socket path; default a new
+-- temp dir's s.sock), no_wait (do not probe the socket). The server's stdout/stderr go to files.
 function M.serve(opts)
   local dir = M.tmpdir()
-  local self = setmetatable({ dir = dir, sock = dir .. "/s.sock", pidfile = dir .. "/pid",
+  local self = setmetatable({ dir = dir, sock = opts.sock or (dir .. "/s.sock"), pidfile = dir .. "/pid",
                               rcfile = dir .. "/rc", errfile = dir .. "/stderr",
                               outfile = dir .. "/stdout" }, Server)
   local words = { M.q(M.bin), "serve", "--policy", M.q(opts.policy), "--listen", M.q("unix:" .. self.sock) }
