@@ -62,7 +62,7 @@ static hc_frame_event next_ndjson(hc_framer *f, const char **frame, size_t *len)
     char *nl = avail > f->scan ? memchr(base + f->scan, '\n', avail - f->scan) : NULL;
     if (!nl) {
       f->scan = avail;
-      if (avail > f->max) {
+      if (avail > f->max + 1) {   /* + 1: the CR of a CRLF may still be here */
         /* The line is already over the cap: drop what we have and the rest of it. */
         f->pos = f->in.n;
         f->scan = 0;
@@ -76,8 +76,8 @@ static hc_frame_event next_ndjson(hc_framer *f, const char **frame, size_t *len)
     f->pos += n + 1;
     f->scan = 0;
     if (n && base[n - 1] == '\r') n--;
-    if (all_space(base, n)) continue;   /* empty lines are keep-alives, not frames */
     if (n > f->max) return HC_FRAME_OVERSIZE;
+    if (all_space(base, n)) continue;   /* empty lines are keep-alives, not frames */
     *frame = base;
     *len = n;
     return HC_FRAME_OK;
@@ -115,7 +115,7 @@ static hc_frame_event next_lsp(hc_framer *f, const char **frame, size_t *len) {
     if (avail >= 2 && base[0] == '\r' && base[1] == '\n') { f->pos += 2; continue; }
     char *end = avail >= 4 ? memmem(base, avail, "\r\n\r\n", 4) : NULL;
     if (!end) {
-      if (avail > HC_LSP_MAX_HEADER) {
+      if (avail > HC_LSP_MAX_HEADER + 3) {   /* + 3: a terminator may be arriving */
         f->msg = "lsp header block too long or unterminated";
         f->pos = f->in.n;
         return HC_FRAME_FATAL;
@@ -173,6 +173,20 @@ static hc_frame_event next_lsp(hc_framer *f, const char **frame, size_t *len) {
 }
 
 /* }===== */
+
+hc_frame_event hc_framer_eof(hc_framer *f, const char **frame, size_t *len) {
+  if (f->mode != HC_FRAMING_NDJSON || f->discarding) return HC_FRAME_NONE;
+  const char *base = f->in.p + f->pos;
+  size_t n = f->in.n - f->pos;
+  f->pos = f->in.n;
+  f->scan = 0;
+  if (n && base[n - 1] == '\r') n--;
+  if (n > f->max) return HC_FRAME_OVERSIZE;
+  if (all_space(base, n)) return HC_FRAME_NONE;
+  *frame = base;
+  *len = n;
+  return HC_FRAME_OK;
+}
 
 hc_frame_event hc_framer_next(hc_framer *f, const char **frame, size_t *len) {
   return f->mode == HC_FRAMING_LSP ? next_lsp(f, frame, len) : next_ndjson(f, frame, len);

@@ -42,6 +42,8 @@ char *hc_framer_space(hc_framer *f, size_t want);
 void hc_framer_commit(hc_framer *f, size_t n);
 /* Next event; frames point into the framer's buffer and stay valid until the next feed/space. */
 hc_frame_event hc_framer_next(hc_framer *f, const char **frame, size_t *len);
+/* At end of input: an ndjson line without its final newline is still a frame. */
+hc_frame_event hc_framer_eof(hc_framer *f, const char **frame, size_t *len);
 /* Bytes buffered and not yet consumed (for tests and memory accounting). */
 size_t hc_framer_pending(const hc_framer *f);
 

@@ -103,6 +103,7 @@ struct hc_session {
   hc_timer idle;
   hc_session *prev, *next;  /* the runtime's sessions */
   hc_session *next_dirty;
+  int keep_alive;           /* hc_serve_fd still uses it: closing must not free it */
 };
 
 struct hc_runtime {
@@ -113,7 +114,7 @@ struct hc_runtime {
   hc_tenant *tenant;
   int stopfd;
   hc_watch wstop;
-  volatile int stop_requested;
+  atomic_int stop_requested;
   int stopping;
   hc_timer drain_timer;
   int drain_expired;

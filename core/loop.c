@@ -186,7 +186,7 @@ int hc_loop_turn(hc_loop *loop, int max_wait_ms) {
   /* Always-ready watches: callbacks may unwatch themselves, so walk a snapshot of next links. */
   for (hc_watch *w = loop->ready, *next; w; w = next) {
     next = w->next_ready;
-    if (w->events) w->cb(loop, w, w->events);
+    if (w->registered && w->events) w->cb(loop, w, w->events);
     n++;
   }
   return n + run_timers(loop);

@@ -151,9 +151,9 @@ hc_rpc_kind hc_rpc_parse(const char *s, size_t n, hc_rpc_req *one, hc_rpc_req **
     one->span_len = (size_t)(c.p - one->span);
     invalid(one, "a request must be an object or an array");
   }
+  int oom = scratch.oom;
   hc_buf_free(&scratch);
-  if (scratch.oom) return HC_RPC_NOMEM;
-  return kind;
+  return oom ? HC_RPC_NOMEM : kind;
 parse_error:
   free(*many);
   *many = NULL;

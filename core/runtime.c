@@ -246,7 +246,7 @@ int hc_call(hc_runtime *rt, const char *request, size_t len, char **response, si
 
 void hc_stop(hc_runtime *rt) {
   uint64_t one = 1;
-  rt->stop_requested = 1;
+  atomic_store(&rt->stop_requested, 1);
   ssize_t r = write(rt->stopfd, &one, sizeof one);   /* async-signal-safe */
   (void)r;
 }
@@ -285,23 +285,31 @@ static int serve_begin(hc_runtime *rt) {
   rt->stopping = 0;
   rt->drain_expired = 0;
   if (hc_loop_watch(&rt->loop, &rt->wstop, EPOLLIN)) return -1;
-  if (rt->stop_requested) begin_stop(rt);
+  if (atomic_load(&rt->stop_requested)) begin_stop(rt);
   return 0;
 }
 
 static void serve_end(hc_runtime *rt) {
+  uint64_t v;
+  int saved = errno;
+  ssize_t r = read(rt->stopfd, &v, sizeof v);   /* a stop that was never read ends here */
+  (void)r;
+  errno = saved;
   hc_loop_unwatch(&rt->loop, &rt->wstop);
   hc_loop_timer_stop(&rt->loop, &rt->drain_timer);
-  rt->stop_requested = 0;
+  atomic_store(&rt->stop_requested, 0);
 }
 
 int hc_serve_fd(hc_runtime *rt, int in_fd, int out_fd) {
   if (rt->in_call || serve_begin(rt)) return -1;
   hc_session *s = hc_session_new(rt, HC_SESSION_FD, in_fd, out_fd, 0);
   if (!s) { serve_end(rt); return -1; }
-  int code = 0;
+  /* The session is freed only here: turn() may close it (idle, guest gone) but reaps it only
+  ** once it is off the reap list, which keep_alive holds it out of. */
+  s->keep_alive = 1;
   while (!hc_session_done(s)) turn(rt, -1);
-  code = s->exiting ? s->exit_code : 0;
+  int code = s->exiting ? s->exit_code : 0;
+  s->keep_alive = 0;
   hc_session_close(s);
   hc_sessions_flush_dirty(rt);
   hc_audit_flush(rt);
@@ -387,7 +395,7 @@ int hc_listen_unix(const char *path, char **errmsg) {
   if (fd < 0) { set_err(errmsg, fmt_err("socket: %s%s", errname(errno), "")); return -1; }
   struct stat st;
   if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);   /* a stale socket */
-  mode_t old = umask(0077);   /* the socket is born 0600: no window where others can connect */
+  mode_t old = umask(0177);   /* the socket is born 0600: no window where others can connect */
   int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
   int e = errno;
   umask(old);

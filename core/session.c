@@ -264,6 +264,15 @@ static void session_read(hc_session *s) {
   ssize_t r = read(s->in_fd, space, SESSION_READ_CHUNK);
   if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
   if (r <= 0) {
+    const char *f;
+    size_t n;
+    switch (hc_framer_eof(&s->fr, &f, &n)) {
+      case HC_FRAME_OK: hc_session_frame(s, f, n); break;
+      case HC_FRAME_OVERSIZE:
+        answer_frame_error(s, HC_E_LIMIT, "request larger than limits.request_bytes", "size");
+        break;
+      default: break;
+    }
     s->eof = 1;
     hc_session_update_read(s);
     hc_session_mark_dirty(s);
@@ -385,9 +394,11 @@ void hc_sessions_flush_dirty(hc_runtime *rt) {
 }
 
 void hc_sessions_reap(hc_runtime *rt) {
-  while (rt->reap) {
-    hc_session *s = rt->reap;
-    rt->reap = s->next;
+  hc_session **pp = &rt->reap;
+  while (*pp) {
+    hc_session *s = *pp;
+    if (s->keep_alive) { pp = &s->next; continue; }
+    *pp = s->next;
     hc_framer_free(&s->fr);
     hc_buf_free(&s->out);
     free(s);

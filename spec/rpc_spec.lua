@@ -156,6 +156,16 @@ describe("JSON-RPC 2.0 specification examples", function()
     still_serves(rt)
   end)
 
+  it("a batch of 10,000 calls is answered in full, quickly", function()
+    local parts = {}
+    for i = 1, 10000 do parts[i] = req(i, "sys.ping") end
+    local t0 = hc.now()
+    local map, _, arr = by_id(rt:call("[" .. table.concat(parts, ",") .. "]"))
+    assert.are.equal(10000, #arr)
+    assert.are.same({}, map[10000].result)
+    assert.is_true(hc.now() - t0 < 3, "took " .. (hc.now() - t0) .. " s")
+  end)
+
   it("a batch's sleeps run concurrently and every answer comes back in one array", function()
     local parts = {}
     for i = 1, 10 do parts[i] = req(i, "sys.sleep", '{"ms":100}') end
@@ -531,6 +541,21 @@ return {
   ["t.echo"] = { call = function(_, p) return p end },
   ["t.sparse"] = { call = function() return { [1] = 1, [3] = 3 } end },
   ["t.mixed"] = { call = function() return { 1, 2, x = 3 } end },
+  ["t.yield"] = { call = function() coroutine.yield("not a host wait") return {} end },
+  ["t.wrap_sleep"] = { call = function(ctx)
+    local co = coroutine.wrap(function() ctx.sleep(20) coroutine.yield(5) return 6 end)
+    return { a = co(), b = co() } end },
+  ["t.self_resume"] = { call = function()
+    local ok = coroutine.resume(coroutine.running())
+    return { ok = ok } end },
+  ["t.bad_exit"] = { call = function(ctx) ctx.exit(300) return {} end },
+  ["t.bad_sleep"] = { call = function(ctx) ctx.sleep(-1) return {} end },
+  ["t.tamper"] = { call = function()
+    local n = 0
+    if pcall(function() string.format = function() return "pwned" end end) then n = n + 1 end
+    if pcall(function() getmetatable("").__index.format = nil end) then n = n + 1 end
+    if pcall(function() table.concat = nil end) then n = n + 1 end
+    return { tampered = n } end },
   ["t.where"] = { call = function() return { where = debug and "debug" or "no debug",
                                              io = io and "io" or "no io", os_exit = (os and os.exit) and "yes" or "no",
                                              req = require and "require" or "no require" } end },
@@ -618,6 +643,35 @@ return {
     assert.are.equal("\195\169\240\159\152\128", decode(raw).s)
   end)
 
+  it("a handler that yields a value of its own is -32603, and the runtime keeps serving", function()
+    assert_error(rt:call(req(1, "t.yield")), -32603, "1")
+    still_serves(rt)
+  end)
+
+  it("a host wait inside a handler's own coroutine still works", function()
+    local v = assert_result(rt:call(req(1, "t.wrap_sleep")), "1")
+    assert.are.same({ a = 5, b = 6 }, v.result)
+  end)
+
+  it("a handler cannot resume its own call's coroutine", function()
+    local v = assert_result(rt:call(req(1, "t.self_resume")), "1")
+    assert.is_false(v.result.ok)
+  end)
+
+  it("ctx.exit and ctx.sleep with bad arguments are -32603, not a crash", function()
+    assert_error(rt:call(req(1, "t.bad_exit")), -32603, "1")
+    assert_error(rt:call(req(2, "t.bad_sleep")), -32603, "2")
+    still_serves(rt)
+  end)
+
+  it("a handler cannot tamper with the libraries the runtime itself uses", function()
+    local v = assert_result(rt:call(req(1, "t.tamper")), "1")
+    assert.are.equal(0, v.result.tampered)
+    local e = assert_error(rt:call(req(2, "sys.sleep", '{"ms":"x"}')), -32602, "2")
+    assert.truthy(e.error.message:find("ms", 1, true))
+    assert.falsy(e.error.message:find("pwned", 1, true))
+  end)
+
   it("handler code sees no io, os.exit, require or debug", function()
     local v = assert_result(rt:call(req(1, "t.where")), "1")
     assert.are.same({ where = "no debug", io = "no io", os_exit = "no", req = "no require" }, v.result)
@@ -658,7 +712,8 @@ describe("limits inside a call (contract 8)", function()
     local r = hc.cli({ "call", "--policy", pdir .. "/p.lua", "--handlers", dir, "loop.forever" }, { timeout = 5 })
     assert.is_false(r.timed_out, "the call never ended (no instruction limit)")
     assert.are.equal(1, r.code)
-    local e = decode(r.stderr)
+    local lines = hc.lines(r.stderr)
+    local e = decode(lines[#lines])   -- the error object is the last line (log lines may precede it)
     assert.are.equal(-32002, e.code)
     assert.is_true(e.data.limit == "instructions" or e.data.limit == "time", r.stderr)
   end)
@@ -670,7 +725,8 @@ describe("limits inside a call (contract 8)", function()
     local r = hc.cli({ "call", "--policy", pdir .. "/p.lua", "sys.ping" }, { timeout = 5 })
     assert.is_false(r.timed_out, "the call never ended")
     assert.are.equal(1, r.code)
-    local e = decode(r.stderr)
+    local lines = hc.lines(r.stderr)
+    local e = decode(lines[#lines])
     assert.is_true(e.code == -32001 or e.code == -32002, r.stderr)
   end)
 end)

@@ -232,14 +232,16 @@ Server.__index = Server
 
 -- Start `hostcall serve --policy POLICY --listen unix:DIR/s.sock [extra...]` in the background.
 -- opts: policy (path, required), args (extra words), cwd, sock (the socket path; default a new
--- temp dir's s.sock), no_wait (do not probe the socket). The server's stdout/stderr go to files.
+-- temp dir's s.sock), no_wait (do not probe the socket), argv (every word after the binary,
+-- instead of the ones above; sock is then only probed). The server's stdout/stderr go to files.
 function M.serve(opts)
   local dir = M.tmpdir()
   local self = setmetatable({ dir = dir, sock = opts.sock or (dir .. "/s.sock"), pidfile = dir .. "/pid",
                               rcfile = dir .. "/rc", errfile = dir .. "/stderr",
                               outfile = dir .. "/stdout" }, Server)
   local words = { M.q(M.bin), "serve", "--policy", M.q(opts.policy), "--listen", M.q("unix:" .. self.sock) }
-  for _, a in ipairs(opts.args or {}) do words[#words + 1] = M.q(a) end
+  if opts.argv then words = { M.q(M.bin) } end
+  for _, a in ipairs(opts.argv or opts.args or {}) do words[#words + 1] = M.q(a) end
   local inner = string.format("%s > %s 2> %s < /dev/null & echo $! > %s; wait $!; echo $? > %s",
     table.concat(words, " "), M.q(self.outfile), M.q(self.errfile), M.q(self.pidfile), M.q(self.rcfile))
   os.execute(string.format("cd %s && sh -c %s > /dev/null 2>&1 < /dev/null &", M.q(opts.cwd or M.repo),

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD_DIR: run every benchmark against an already built tree (`make bench` builds
+# first) and print a compact report with ratios. About a minute; unix sockets only; every server
+# it starts is killed on exit, and its temporary directory removed.
+#
+# Knobs (environment): ROUNDS (socket rounds, default 7), ROUND_MS (default 1500),
+# PING_ROUNDS (default 5), PING_ROUND_MS (default 300). See bench/README.md.
+set -euo pipefail
+
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILD=$(cd "$BUILD" && pwd)
+NODE=${NODE:-$(command -v node || echo /usr/bin/node)}
+ROUNDS=${ROUNDS:-7}
+ROUND_MS=${ROUND_MS:-1500}
+W1_ROUNDS=${W1_ROUNDS:-4}
+W1_MS=${W1_MS:-1000}
+PING_ROUNDS=${PING_ROUNDS:-5}
+PING_ROUND_MS=${PING_ROUND_MS:-300}
+
+for b in hostcall bench_ping bench_socket bench_sleep; do
+  [ -x "$BUILD/$b" ] || { echo "bench: $BUILD/$b is missing: build first (make bench)" >&2; exit 2; }
+done
+[ -x "$NODE" ] || { echo "bench: node not found (set NODE=...)" >&2; exit 2; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/hc-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+POLICY=$TMP/policy.lua
+echo 'return { methods = { "sys.*" } }' >"$POLICY"
+
+# wait_sock PATH PID: until the server listens (5 s at most).
+wait_sock() {
+  for _ in $(seq 100); do
+    [ -S "$1" ] && return 0
+    kill -0 "$2" 2>/dev/null || { echo "bench: server for $1 died; its log:" >&2; cat "$TMP"/*.err >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "bench: no socket at $1 after 5 s" >&2
+  exit 1
+}
+
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'; }
+field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p"; }   # value of key=value in a line
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+k() { awk -v x="$1" 'BEGIN { printf "%.1fk", x / 1000 }'; }
+
+echo "== hostcall benchmarks  $(date -u +%Y-%m-%dT%H:%MZ)  nproc=$(nproc)  kernel=$(uname -r)"
+echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)  (the machine is shared: compare ratios, not absolutes)"
+echo
+
+# {===== 1. in-process: hc_call sys.ping against the cjson floor =====
+echo "-- 1. in-process sys.ping (bench_ping: ${PING_ROUNDS} interleaved rounds of ${PING_ROUND_MS} ms)"
+"$BUILD/bench_ping" --rounds "$PING_ROUNDS" --round-ms "$PING_ROUND_MS" >"$TMP/ping.out" 2>"$TMP/ping.err" || {
+  cat "$TMP/ping.err" >&2; exit 1; }
+grep -v '^RESULT' "$TMP/ping.out" | sed 's/^/   /'
+PING=$(grep '^RESULT' "$TMP/ping.out")
+echo
+# }=====
+
+# {===== 2. socket throughput: hostcall serve against node_echo.js =====
+HC_SOCK=$TMP/hc.sock
+HCF_SOCK=$TMP/hcf.sock
+NODE_SOCK=$TMP/node.sock
+AUDIT_FILE=$TMP/audit.log
+"$BUILD/hostcall" serve --policy "$POLICY" --listen "unix:$HC_SOCK" --audit /dev/null 2>"$TMP/hc.err" &
+PIDS+=($!); wait_sock "$HC_SOCK" "$!"
+"$BUILD/hostcall" serve --policy "$POLICY" --listen "unix:$HCF_SOCK" --audit "$AUDIT_FILE" 2>"$TMP/hcf.err" &
+PIDS+=($!); wait_sock "$HCF_SOCK" "$!"
+"$NODE" "$HERE/node_echo.js" "$NODE_SOCK" 2>"$TMP/node.err" &
+PIDS+=($!); wait_sock "$NODE_SOCK" "$!"
+
+sock() {   # sock PATH WINDOW MS -> rps
+  local out
+  out=$("$BUILD/bench_socket" "$1" --window "$2" --duration-ms "$3" --warmup-ms 300) || {
+    echo "bench: bench_socket $1 failed" >&2; exit 1; }
+  echo "$out" | field rps
+}
+
+echo "-- 2. unix socket, 1 connection, sys.ping pipelined 64 deep (bench_socket: ${ROUNDS} alternating rounds of ${ROUND_MS} ms)"
+: >"$TMP/hc64"; : >"$TMP/hcf64"; : >"$TMP/node64"; : >"$TMP/pair64"
+for r in $(seq "$ROUNDS"); do
+  if [ $((r % 2)) -eq 1 ]; then
+    a=$(sock "$HC_SOCK" 64 "$ROUND_MS"); b=$(sock "$NODE_SOCK" 64 "$ROUND_MS")
+  else
+    b=$(sock "$NODE_SOCK" 64 "$ROUND_MS"); a=$(sock "$HC_SOCK" 64 "$ROUND_MS")
+  fi
+  f=$(sock "$HCF_SOCK" 64 "$ROUND_MS")
+  : >"$AUDIT_FILE"   # keep the disk out of it: a round writes ~50 MB of audit
+  echo "$a" >>"$TMP/hc64"; echo "$b" >>"$TMP/node64"; echo "$f" >>"$TMP/hcf64"
+  ratio "$a" "$b" >>"$TMP/pair64"; echo >>"$TMP/pair64"
+  printf '   round %d: hostcall %s  node %s  hostcall+audit file %s\n' "$r" "$(k "$a")" "$(k "$b")" "$(k "$f")"
+done
+HC64=$(median <"$TMP/hc64"); NODE64=$(median <"$TMP/node64"); HCF64=$(median <"$TMP/hcf64")
+R64=$(ratio "$HC64" "$NODE64"); P64=$(median <"$TMP/pair64")
+printf '   hostcall (audit /dev/null)   %9s req/s  (range %s)\n' "$(k "$HC64")" "$(minmax <"$TMP/hc64")"
+printf '   node_echo.js                 %9s req/s  (range %s)\n' "$(k "$NODE64")" "$(minmax <"$TMP/node64")"
+printf '   hostcall (audit to a file)   %9s req/s  (range %s)\n' "$(k "$HCF64")" "$(minmax <"$TMP/hcf64")"
+printf '   ratio hostcall/node          %9s        (median of pairs %s; target >= 1.5, goal 2.0)\n' "$R64" "$P64"
+echo
+
+echo "-- 3. the same, window 1 (latency-bound: one round trip at a time; for information)"
+: >"$TMP/hc1"; : >"$TMP/node1"
+for r in $(seq "$W1_ROUNDS"); do
+  if [ $((r % 2)) -eq 1 ]; then
+    a=$(sock "$HC_SOCK" 1 "$W1_MS"); b=$(sock "$NODE_SOCK" 1 "$W1_MS")
+  else
+    b=$(sock "$NODE_SOCK" 1 "$W1_MS"); a=$(sock "$HC_SOCK" 1 "$W1_MS")
+  fi
+  echo "$a" >>"$TMP/hc1"; echo "$b" >>"$TMP/node1"
+done
+HC1=$(median <"$TMP/hc1"); NODE1=$(median <"$TMP/node1")
+printf '   hostcall %s req/s (%s)  node %s req/s (%s)  ratio %s\n' "$(k "$HC1")" "$(minmax <"$TMP/hc1")" \
+  "$(k "$NODE1")" "$(minmax <"$TMP/node1")" "$(ratio "$HC1" "$NODE1")"
+echo
+# }=====
+
+# {===== 4. waiting calls do not hold up the others =====
+echo "-- 4. 100 x sys.sleep {ms:100} then sys.ping on one connection (bench_sleep, 3 runs)"
+: >"$TMP/sleep"
+for _ in 1 2 3; do
+  out=$("$BUILD/bench_sleep" "$HC_SOCK") || { echo "bench: bench_sleep failed" >&2; exit 1; }
+  echo "   $out"
+  echo "$out" >>"$TMP/sleep"
+done
+SLEEP_MS=$(field sleeps_ms <"$TMP/sleep" | median)
+SLEEP_PING=$(field ping_ms <"$TMP/sleep" | median)
+SLEEP_FIRST=$(field ping_first <"$TMP/sleep" | sort | uniq -c | awk '{ printf "%s%s x%s", sep, $2, $1; sep = ", " }')
+echo
+# }=====
+
+echo "== summary"
+printf '   in-process ping  %6s ns  floor %6s ns  ratio %s (target <= 2.0)  batch-of-10 %s ns/ping\n' \
+  "$(echo "$PING" | field ping_ns)" "$(echo "$PING" | field floor_ns)" \
+  "$(awk -v r="$(echo "$PING" | field ratio)" 'BEGIN { printf "%.2f", r }')" "$(echo "$PING" | field batch_ns)"
+printf '   socket, 64 deep  hostcall %s  node %s  ratio %s (target >= 1.5, goal 2.0)  audit-to-file %s\n' \
+  "$(k "$HC64")" "$(k "$NODE64")" "$R64" "$(k "$HCF64")"
+printf '   socket, 1 deep   hostcall %s  node %s  ratio %s\n' "$(k "$HC1")" "$(k "$NODE1")" "$(ratio "$HC1" "$NODE1")"
+printf '   sleeps           100 x 100 ms answered in %s ms; ping answered in %s ms; ping first: %s\n' \
+  "$SLEEP_MS" "$SLEEP_PING" "$SLEEP_FIRST"
