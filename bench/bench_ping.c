@@ -14,6 +14,9 @@
 ** ratio ping/floor (the target is <= 2.0).
 **
 ** usage: bench_ping [--rounds N] [--round-ms MS] [--handlers DIR]
+**                   [--only ping|floor|batch [--iters N]]
+** --only runs that one workload, for rounds x round-ms or exactly N operations (for perf record,
+** or for counting instructions: valgrind --tool=callgrind --toggle-collect=run_ping ...).
 ** The last line is machine-readable: RESULT ping_ns=.. floor_ns=.. ratio=.. batch_ns=..
 */
 #include "hostcall.h"
@@ -72,7 +75,8 @@ typedef struct ctx {
   size_t batch_len;
 } ctx;
 
-static void run_ping(ctx *c, long n) {
+/* noinline: callgrind's --toggle-collect needs them as functions. */
+__attribute__((noinline)) static void run_ping(ctx *c, long n) {
   for (long i = 0; i < n; i++) {
     char *resp;
     size_t len;
@@ -81,7 +85,7 @@ static void run_ping(ctx *c, long n) {
   }
 }
 
-static void run_batch(ctx *c, long n) {
+__attribute__((noinline)) static void run_batch(ctx *c, long n) {
   for (long i = 0; i < n; i++) {
     char *resp;
     size_t len;
@@ -91,7 +95,7 @@ static void run_batch(ctx *c, long n) {
   }
 }
 
-static void run_floor(ctx *c, long n) {
+__attribute__((noinline)) static void run_floor(ctx *c, long n) {
   lua_rawgeti(c->L, LUA_REGISTRYINDEX, c->floor_ref);
   lua_pushinteger(c->L, (lua_Integer)n);
   if (lua_pcall(c->L, 1, 1, 0) != LUA_OK) die("floor loop", lua_tostring(c->L, -1));
@@ -187,13 +191,17 @@ static void setup(ctx *c, const char *handlers) {
 int main(int argc, char **argv) {
   int rounds = 5;
   double round_ms = 300;
-  const char *handlers = NULL;
+  const char *handlers = NULL, *only = NULL;
+  long iters = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = atoi(argv[++i]);
     else if (strcmp(argv[i], "--round-ms") == 0 && i + 1 < argc) round_ms = atof(argv[++i]);
     else if (strcmp(argv[i], "--handlers") == 0 && i + 1 < argc) handlers = argv[++i];
+    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+    else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc) iters = atol(argv[++i]);
     else {
-      fprintf(stderr, "usage: bench_ping [--rounds N] [--round-ms MS] [--handlers DIR]\n");
+      fprintf(stderr, "usage: bench_ping [--rounds N] [--round-ms MS] [--handlers DIR] "
+                      "[--only ping|floor|batch [--iters N]]\n");
       return 2;
     }
   }
@@ -202,6 +210,19 @@ int main(int argc, char **argv) {
   ctx c;
   memset(&c, 0, sizeof c);
   setup(&c, handlers);
+
+  if (only) {
+    workload w = strcmp(only, "ping") == 0 ? run_ping : strcmp(only, "floor") == 0 ? run_floor
+               : strcmp(only, "batch") == 0 ? run_batch : NULL;
+    if (!w) die("--only takes ping, floor or batch", only);
+    long per = w == run_batch ? 10 : 1;
+    long n = iters > 0 ? iters : calibrate(&c, w, round_ms) * rounds;
+    printf("%s: %.0f ns per %s (%ld calls)\n", only, time_ns_per_op(&c, w, n, per),
+           per == 10 ? "ping" : "op", n);
+    lua_close(c.L);
+    hc_runtime_free(c.rt);
+    return 0;
+  }
 
   /* Warm up (caches, the call-thread pool, allocator) and size each round. */
   long n_ping = calibrate(&c, run_ping, round_ms);

@@ -15,6 +15,17 @@ local function policy(src, name, dir)
   return hc.write(dir .. "/" .. (name or "t.lua"), src or 'return { methods = { "sys.*" } }\n'), dir
 end
 
+describe("layout (contract 1)", function()
+  it("the top level has what the contract names, and build/hostcall is the CLI", function()
+    for _, f in ipairs { "core", "lua", "handlers", "policies", "spec", "CMakeLists.txt",
+                         "hostcall-scm-1.rockspec", "README.md", "core/hostcall.h" } do
+      assert.is_true(hc.exists(hc.repo .. "/" .. f), f .. " is missing")
+    end
+    local r = cli { "--version" }
+    assert.are.equal("hostcall " .. hc.hostcall.version .. "\n", r.stdout)
+  end)
+end)
+
 describe("help, version and usage errors", function()
   it("hostcall --help: usage on stdout naming every command, exit 0", function()
     for _, flag in ipairs { "--help", "-h" } do

@@ -771,6 +771,25 @@ describe("serve --listen unix:PATH", function()
     c:close()
   end)
 
+  it("SIGTERM with a call that outlives the 10 s drain: it is answered, then the server exits 0", function()
+    local srv = hc.serve { policy = policy("limits = { time_ms = 60000 }") }
+    local c = hc.connect(srv.sock)
+    c:send(lines_of(req(1, "sys.sleep", '{"ms":30000}'), req(2, "sys.ping")))
+    assert.are.equal('{"jsonrpc":"2.0","id":2,"result":{}}', c:recv_line(3))
+    local t0 = hc.now()
+    srv:signal("TERM")
+    local code = srv:wait_exit(14)
+    local dt = hc.now() - t0
+    assert.are.equal(0, code, "exit status after the drain")
+    assert.is_true(dt > 9 and dt < 13, "exited " .. dt .. " s after SIGTERM")
+    c:wait_closed(1)
+    local line = c.buf:match("^([^\n]*)\n")
+    assert.is_string(line, "the call in flight got no answer before the session closed")
+    assert.are.equal("1", hc.raw_id(line))
+    assert.is_table(decode(line).error)
+    c:close()
+  end)
+
   it("SIGTERM with nothing in flight: exits 0 promptly, idle sessions and all", function()
     local srv = hc.serve { policy = policy() }
     local c = hc.connect(srv.sock)
@@ -875,6 +894,19 @@ describe("audit lines (contract 10)", function()
     assert.are.equal(-32002, a.outcome)
     assert.are.equal("size", a.limit)
     assert.is_true(a.bytes_in >= 1024, "an oversize frame audited with bytes_in " .. a.bytes_in)
+    c:close()
+  end)
+
+  it("a frame that fails to parse is audited with the bytes that came in", function()
+    local dir = hc.tmpdir()
+    local log = dir .. "/audit.log"
+    local srv = hc.serve { policy = policy(), args = { "--audit", log } }
+    local c = hc.connect(srv.sock)
+    c:send('{"jsonrpc":"2.0","id":6,"method":\n')
+    assert.are.equal(-32700, decode(c:recv_line(2)).error.code)
+    local a = decode(audit_lines(log, 1)[1])
+    assert.are.equal(-32700, a.outcome)
+    assert.are.equal(#'{"jsonrpc":"2.0","id":6,"method":', a.bytes_in)
     c:close()
   end)
 
