@@ -4,7 +4,8 @@
 # it starts is killed on exit, and its temporary directory removed.
 #
 # Knobs (environment): ROUNDS (socket rounds, default 7), ROUND_MS (default 1500),
-# PING_ROUNDS (default 5), PING_ROUND_MS (default 300). See bench/README.md.
+# PING_ROUNDS (default 5), PING_ROUND_MS (default 300), BENCH_CALLGRIND=0 (skip the
+# instruction counts), NODE (the node binary). See bench/README.md.
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -69,6 +70,23 @@ echo "-- 1. in-process sys.ping (bench_ping: ${PING_ROUNDS} interleaved rounds o
   cat "$TMP/ping.err" >&2; exit 1; }
 grep -v '^RESULT' "$TMP/ping.out" | sed 's/^/   /'
 PING=$(grep '^RESULT' "$TMP/ping.out")
+
+# The same three, counted in instructions (callgrind, collecting inside the timed loop only):
+# immune to the machine's noise, so the ratio here is the one to track from commit to commit.
+IR_RATIO=""
+if [ "${BENCH_CALLGRIND:-1}" != 0 ] && command -v valgrind >/dev/null 2>&1; then
+  ir() {   # ir WORKLOAD ITERS OPS_PER_ITER -> instructions per op
+    local n
+    n=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "--toggle-collect=run_$1*" \
+          "$BUILD/bench_ping" --only "$1" --iters "$2" 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+    [ -n "$n" ] || { echo "bench: callgrind run of $1 failed" >&2; exit 1; }
+    awk -v n="$n" -v i="$2" -v k="$3" 'BEGIN { printf "%.0f", n / (i * k) }'
+  }
+  IR_PING=$(ir ping 5000 1); IR_FLOOR=$(ir floor 5000 1); IR_BATCH=$(ir batch 500 10)
+  IR_RATIO=$(ratio "$IR_PING" "$IR_FLOOR")
+  printf '   instructions (callgrind): ping %s, floor %s, ratio %s; batch %s per ping\n' \
+    "$IR_PING" "$IR_FLOOR" "$IR_RATIO" "$IR_BATCH"
+fi
 echo
 # }=====
 
@@ -147,6 +165,9 @@ echo "== summary"
 printf '   in-process ping  %6s ns  floor %6s ns  ratio %s (target <= 2.0)  batch-of-10 %s ns/ping\n' \
   "$(echo "$PING" | field ping_ns)" "$(echo "$PING" | field floor_ns)" \
   "$(awk -v r="$(echo "$PING" | field ratio)" 'BEGIN { printf "%.2f", r }')" "$(echo "$PING" | field batch_ns)"
+[ -n "$IR_RATIO" ] &&
+  printf '   instructions     ping %s  floor %s  ratio %s  batch-of-10 %s per ping\n' \
+    "$IR_PING" "$IR_FLOOR" "$IR_RATIO" "$IR_BATCH"
 printf '   socket, 64 deep  hostcall %s  node %s  ratio %s (target >= 1.5, goal 2.0)  audit-to-file %s\n' \
   "$(k "$HC64")" "$(k "$NODE64")" "$R64" "$(k "$HCF64")"
 printf '   socket, 1 deep   hostcall %s  node %s  ratio %s\n' "$(k "$HC1")" "$(k "$NODE1")" "$(ratio "$HC1" "$NODE1")"

@@ -130,7 +130,7 @@ static void parse(int argc, char **argv, opts *o) {
       case O_HELP: print_cmd_help(o->cmd); exit(0);
       case O_VERSION: printf("hostcall %s\n", hc_version()); exit(0);
       case O_UNSUPPORTED:
-        die_usage("%s is not available in this version", argv[optind - 1]);
+        die_usage("--%s is not available in this version", longopts[idx].name);
         break;
       default:
         die_usage("unknown or incomplete option \"%s\"", argv[optind - 1]);
@@ -428,6 +428,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(argv[1], "--version") == 0) { printf("hostcall %s\n", hc_version()); return 0; }
+  static const char *const CMDS[] = {"serve", "call", "check", "describe", "demo"};
+  int known = 0;
+  for (size_t i = 0; i < sizeof CMDS / sizeof CMDS[0]; i++) known |= strcmp(argv[1], CMDS[i]) == 0;
+  if (!known) die_usage("unknown command \"%s\"", argv[1]);
   opts o;
   parse(argc, argv, &o);
   if (strcmp(o.cmd, "serve") == 0) return cmd_serve(&o);

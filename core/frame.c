@@ -64,6 +64,7 @@ static hc_frame_event next_ndjson(hc_framer *f, const char **frame, size_t *len)
       f->scan = avail;
       if (avail > f->max + 1) {   /* + 1: the CR of a CRLF may still be here */
         /* The line is already over the cap: drop what we have and the rest of it. */
+        f->event_bytes = avail;
         f->pos = f->in.n;
         f->scan = 0;
         f->discarding = 1;
@@ -76,6 +77,7 @@ static hc_frame_event next_ndjson(hc_framer *f, const char **frame, size_t *len)
     f->pos += n + 1;
     f->scan = 0;
     if (n && base[n - 1] == '\r') n--;
+    f->event_bytes = n;
     if (n > f->max) return HC_FRAME_OVERSIZE;
     if (all_space(base, n)) continue;   /* empty lines are keep-alives, not frames */
     *frame = base;
@@ -159,6 +161,7 @@ static hc_frame_event next_lsp(hc_framer *f, const char **frame, size_t *len) {
       f->pos += body;
       f->skip = (size_t)clen;
       f->msg = bad;
+      f->event_bytes = body + (size_t)clen;
       return bad ? HC_FRAME_BAD : HC_FRAME_OVERSIZE;
     }
     if (avail - body < clen) return HC_FRAME_NONE;
@@ -181,6 +184,7 @@ hc_frame_event hc_framer_eof(hc_framer *f, const char **frame, size_t *len) {
   f->pos = f->in.n;
   f->scan = 0;
   if (n && base[n - 1] == '\r') n--;
+  f->event_bytes = n;
   if (n > f->max) return HC_FRAME_OVERSIZE;
   if (all_space(base, n)) return HC_FRAME_NONE;
   *frame = base;

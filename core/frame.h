@@ -30,6 +30,7 @@ typedef struct hc_framer {
   size_t skip;          /* lsp: body bytes still to discard */
   int discarding;       /* ndjson: dropping an oversized line until its newline */
   const char *msg;      /* message for HC_FRAME_BAD / HC_FRAME_FATAL */
+  size_t event_bytes;   /* bytes of the frame an OVERSIZE/BAD event is about (as far as seen) */
 } hc_framer;
 
 void hc_framer_init(hc_framer *f, hc_framing mode, size_t max);

@@ -53,10 +53,8 @@ static int parse_object(hc_jcur *c, hc_rpc_req *r, hc_buf *scratch) {
       if (hc_jcur_string(c, scratch)) return -1;
       if (which == SEEN_JSONRPC) {
         if (scratch->n != 3 || memcmp(scratch->p, "2.0", 3) != 0) invalid(r, "jsonrpc must be \"2.0\"");
-      } else if (scratch->n > HC_METHOD_MAX) {
-        invalid(r, "method name too long");
-      } else if (memchr(scratch->p, '\0', scratch->n)) {
-        invalid(r, "method name contains NUL");
+      } else if (scratch->n > HC_METHOD_MAX || memchr(scratch->p, '\0', scratch->n)) {
+        r->method_unknown = 1;
       } else {
         memcpy(r->method, scratch->p, scratch->n);
         r->method[scratch->n] = '\0';

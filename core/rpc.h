@@ -29,6 +29,7 @@ typedef struct hc_rpc_req {
   int has_id;                /* an id member was present and valid (string, number or null) */
   const char *id;            /* raw JSON text of the id; "null" when absent or invalid */
   size_t id_len;
+  int method_unknown;        /* a string no method can be named (too long, NUL): -32601 */
   char method[HC_METHOD_MAX + 1];
   size_t method_len;
   const char *params;        /* raw JSON span of params, NULL when absent */

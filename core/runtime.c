@@ -394,7 +394,19 @@ int hc_listen_unix(const char *path, char **errmsg) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) { set_err(errmsg, fmt_err("socket: %s%s", errname(errno), "")); return -1; }
   struct stat st;
-  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);   /* a stale socket */
+  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+    /* Replace a stale socket, never a live one: another server may be answering there. */
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (probe >= 0) close(probe);
+    if (live) {
+      set_err(errmsg, fmt_err("listen on %s: %s (another server is answering there)", path,
+                              "EADDRINUSE"));
+      close(fd);
+      return -1;
+    }
+    unlink(path);
+  }
   mode_t old = umask(0177);   /* the socket is born 0600: no window where others can connect */
   int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
   int e = errno;

@@ -131,12 +131,13 @@ void hc_session_update_read(hc_session *s) {
   if (hc_loop_rewatch(loop, &s->win, ev)) s->dead = 1;
 }
 
-static void answer_frame_error(hc_session *s, int code, const char *msg, const char *limit) {
+static void answer_frame_error(hc_session *s, int code, const char *msg, const char *limit,
+                               size_t bytes_in) {
   hc_buf *b = &s->rt->scratch;
   hc_buf_reset(b);
   hc_rpc_error(b, "null", 4, code, msg, NULL, limit);
   frame_out(s, b->p, b->n);
-  hc_audit(s->rt, s, "null", 4, NULL, code, NULL, limit, s->rt->loop.now_us, 0, b->n);
+  hc_audit(s->rt, s, "null", 4, NULL, code, NULL, limit, s->rt->loop.now_us, bytes_in, b->n);
 }
 
 static void cancel_request(hc_session *s, hc_batch *b, const hc_rpc_req *r) {
@@ -173,6 +174,19 @@ static void handle_request(hc_session *s, hc_batch *b, const hc_rpc_req *r) {
              NULL, s->rt->loop.now_us, r->span_len, buf->n);
     return;
   }
+  if (r->method_unknown) {   /* too long, or with a NUL: no method can have that name */
+    hc_buf *buf = &s->rt->scratch;
+    size_t out = 0;
+    hc_buf_reset(buf);
+    if (r->has_id) {
+      hc_rpc_error(buf, r->id, r->id_len, HC_E_NOMETHOD, "method not found", NULL, NULL);
+      out = buf->n;
+      hc_session_answer(s, b, buf->p, buf->n);
+    }
+    hc_audit(s->rt, s, r->id, r->id_len, NULL, HC_E_NOMETHOD, NULL, NULL, s->rt->loop.now_us,
+             r->span_len, out);
+    return;
+  }
   if (strcmp(r->method, "$/cancelRequest") == 0) {
     cancel_request(s, b, r);
     return;
@@ -189,10 +203,10 @@ void hc_session_frame(hc_session *s, const char *frame, size_t len) {
   switch (hc_rpc_parse(frame, len, &one, &many, &count, &err)) {
     case HC_RPC_PARSE_ERROR:
       snprintf(msg, sizeof msg, "parse error: %s", err);
-      answer_frame_error(s, HC_E_PARSE, msg, NULL);
+      answer_frame_error(s, HC_E_PARSE, msg, NULL, len);
       return;
     case HC_RPC_NOMEM:
-      answer_frame_error(s, HC_E_LIMIT, "out of memory parsing the request", "memory");
+      answer_frame_error(s, HC_E_LIMIT, "out of memory parsing the request", "memory", len);
       return;
     case HC_RPC_SINGLE:
       handle_request(s, NULL, &one);
@@ -201,13 +215,13 @@ void hc_session_frame(hc_session *s, const char *frame, size_t len) {
       break;
   }
   if (count == 0) {
-    answer_frame_error(s, HC_E_INVALID, "empty batch", NULL);
+    answer_frame_error(s, HC_E_INVALID, "empty batch", NULL, len);
     return;
   }
   hc_batch *b = calloc(1, sizeof *b);
   if (!b) {
     free(many);
-    answer_frame_error(s, HC_E_LIMIT, "out of memory starting the batch", "memory");
+    answer_frame_error(s, HC_E_LIMIT, "out of memory starting the batch", "memory", len);
     return;
   }
   b->s = s;
@@ -233,18 +247,19 @@ static void process_input(hc_session *s) {
       case HC_FRAME_NONE: return;
       case HC_FRAME_OK: hc_session_frame(s, f, n); break;
       case HC_FRAME_OVERSIZE:
-        answer_frame_error(s, HC_E_LIMIT, "request larger than limits.request_bytes", "size");
+        answer_frame_error(s, HC_E_LIMIT, "request larger than limits.request_bytes", "size",
+                           s->fr.event_bytes);
         break;
       case HC_FRAME_BAD: {
         char msg[160];
         snprintf(msg, sizeof msg, "parse error: %s", s->fr.msg);
-        answer_frame_error(s, HC_E_PARSE, msg, NULL);
+        answer_frame_error(s, HC_E_PARSE, msg, NULL, s->fr.event_bytes);
         break;
       }
       case HC_FRAME_FATAL: {
         char msg[160];
         snprintf(msg, sizeof msg, "parse error: %s; closing the session", s->fr.msg);
-        answer_frame_error(s, HC_E_PARSE, msg, NULL);
+        answer_frame_error(s, HC_E_PARSE, msg, NULL, hc_framer_pending(&s->fr));
         s->eof = 1;
         hc_session_update_read(s);
         return;
@@ -256,7 +271,7 @@ static void process_input(hc_session *s) {
 static void session_read(hc_session *s) {
   char *space = hc_framer_space(&s->fr, SESSION_READ_CHUNK);
   if (!space) {
-    answer_frame_error(s, HC_E_LIMIT, "out of memory reading the request", "memory");
+    answer_frame_error(s, HC_E_LIMIT, "out of memory reading the request", "memory", 0);
     s->eof = 1;
     hc_session_update_read(s);
     return;
@@ -269,7 +284,8 @@ static void session_read(hc_session *s) {
     switch (hc_framer_eof(&s->fr, &f, &n)) {
       case HC_FRAME_OK: hc_session_frame(s, f, n); break;
       case HC_FRAME_OVERSIZE:
-        answer_frame_error(s, HC_E_LIMIT, "request larger than limits.request_bytes", "size");
+        answer_frame_error(s, HC_E_LIMIT, "request larger than limits.request_bytes", "size",
+                           s->fr.event_bytes);
         break;
       default: break;
     }

@@ -33,9 +33,9 @@ static int task_main(lua_State *L) {
     if (hc_jcur_value_lua(&c, L)) {
       lua_settop(L, 0);
       lua_pushboolean(L, 0);
-      lua_pushinteger(L, HC_E_PARSE);
+      lua_pushinteger(L, HC_E_PARAMS);   /* valid JSON text, refused by the strict decoder */
       lua_pushnil(L);
-      lua_pushfstring(L, "parse error in params: %s", c.err);
+      lua_pushfstring(L, "invalid params: %s", c.err);
       return 4;
     }
   } else {

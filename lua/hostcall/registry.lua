@@ -27,7 +27,11 @@ local function load_file(src, fname)
   local chunk, err = load(src, "=" .. fname, "t", env)
   if not chunk then return nil, err end
   local ok, defs = host.protected_run(chunk)
-  if not ok then return nil, type(defs) == "string" and defs or (fname .. ": error loading") end
+  if not ok then
+    local msg = type(defs) == "string" and defs or "error loading"
+    if msg:sub(1, #fname + 1) ~= fname .. ":" then msg = fname .. ": " .. msg end
+    return nil, msg
+  end
   if type(defs) ~= "table" then
     return nil, string.format("%s: a handler file must return a table, got %s", fname, type(defs))
   end
