@@ -117,7 +117,9 @@ static void on_watchdog(int sig, siginfo_t *si, void *uc) {
 static int watchdog_signal(void) { return SIGRTMIN + 3; }
 
 void hc_sandbox_bind_thread(hc_runtime *rt) {
-  pid_t tid = gettid();
+  static _Thread_local pid_t my_tid;   /* gettid is a real syscall: ask once per thread */
+  if (!my_tid) my_tid = gettid();
+  pid_t tid = my_tid;
   if (rt->wd_ok && rt->wd_tid == tid) return;
   if (rt->wd_ok) timer_delete(rt->wd_timer);
   rt->wd_ok = 0;
