@@ -7,7 +7,8 @@
 ** duration is reported. A window of 1 is latency-bound: one round trip at a time.
 **
 ** usage: bench_socket PATH [--window N] [--duration-ms MS] [--warmup-ms MS]
-** stdout: one line "rps=<requests/s> window=<N> responses=<count> errors=<count>"
+** stdout: one line "rps=<requests/s> window=<N> responses=<count> total=<count> errors=<count>"
+** (responses: in the measured window; total: since the connection, warm-up included).
 ** Exit status 1 on any failure (connection refused or closed, an error response, no progress).
 */
 #include <errno.h>
@@ -163,8 +164,8 @@ int main(int argc, char **argv) {
   if (close(fd) != 0) die_errno("close");
   free(wbuf);
   free(rbuf);
-  printf("rps=%.0f window=%ld responses=%llu errors=%llu\n", (double)n / elapsed, window,
-         (unsigned long long)n, (unsigned long long)errors);
+  printf("rps=%.0f window=%ld responses=%llu total=%llu errors=%llu\n", (double)n / elapsed,
+         window, (unsigned long long)n, (unsigned long long)received, (unsigned long long)errors);
   if (errors) {
     fprintf(stderr, "bench_socket: %llu error responses\n", (unsigned long long)errors);
     return 1;

@@ -3,17 +3,18 @@
 # first) and print a compact report with ratios. About a minute; unix sockets only; every server
 # it starts is killed on exit, and its temporary directory removed.
 #
-# Knobs (environment): ROUNDS (socket rounds, default 7), ROUND_MS (default 1500),
-# PING_ROUNDS (default 5), PING_ROUND_MS (default 300), BENCH_CALLGRIND=0 (skip the
-# instruction counts), NODE (the node binary). See bench/README.md.
+# Knobs (environment, defaults in brackets): ROUNDS [9] and ROUND_MS [1200] for the 64-deep
+# socket rounds, W1_ROUNDS [4] and W1_MS [1000] for the window-1 rounds, PING_ROUNDS [5] and
+# PING_ROUND_MS [300] for bench_ping, BENCH_CALLGRIND=0 to skip the instruction counts, NODE
+# (the node binary). See bench/README.md.
 set -euo pipefail
 
 BUILD=${1:-build}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=$(cd "$BUILD" && pwd)
 NODE=${NODE:-$(command -v node || echo /usr/bin/node)}
-ROUNDS=${ROUNDS:-7}
-ROUND_MS=${ROUND_MS:-1500}
+ROUNDS=${ROUNDS:-9}
+ROUND_MS=${ROUND_MS:-1200}
 W1_ROUNDS=${W1_ROUNDS:-4}
 W1_MS=${W1_MS:-1000}
 PING_ROUNDS=${PING_ROUNDS:-5}
@@ -39,6 +40,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Run private copies: a rebuild of BUILD_DIR during the run (the tree is shared) must not swap a
+# binary between rounds.
+mkdir "$TMP/bin"
+for b in hostcall bench_ping bench_socket bench_sleep; do cp "$BUILD/$b" "$TMP/bin/$b"; done
+BIN=$TMP/bin
+
 POLICY=$TMP/policy.lua
 echo 'return { methods = { "sys.*" } }' >"$POLICY"
 
@@ -60,13 +67,14 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p"; }   # value of key=value in a 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 k() { awk -v x="$1" 'BEGIN { printf "%.1fk", x / 1000 }'; }
 
-echo "== hostcall benchmarks  $(date -u +%Y-%m-%dT%H:%MZ)  nproc=$(nproc)  kernel=$(uname -r)"
+REV=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo "?")
+echo "== hostcall benchmarks  $(date -u +%Y-%m-%dT%H:%MZ)  commit $REV  nproc=$(nproc)  kernel=$(uname -r)"
 echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)  (the machine is shared: compare ratios, not absolutes)"
 echo
 
 # {===== 1. in-process: hc_call sys.ping against the cjson floor =====
 echo "-- 1. in-process sys.ping (bench_ping: ${PING_ROUNDS} interleaved rounds of ${PING_ROUND_MS} ms)"
-"$BUILD/bench_ping" --rounds "$PING_ROUNDS" --round-ms "$PING_ROUND_MS" >"$TMP/ping.out" 2>"$TMP/ping.err" || {
+"$BIN/bench_ping" --rounds "$PING_ROUNDS" --round-ms "$PING_ROUND_MS" >"$TMP/ping.out" 2>"$TMP/ping.err" || {
   cat "$TMP/ping.err" >&2; exit 1; }
 grep -v '^RESULT' "$TMP/ping.out" | sed 's/^/   /'
 PING=$(grep '^RESULT' "$TMP/ping.out")
@@ -78,14 +86,17 @@ if [ "${BENCH_CALLGRIND:-1}" != 0 ] && command -v valgrind >/dev/null 2>&1; then
   ir() {   # ir WORKLOAD ITERS OPS_PER_ITER -> instructions per op
     local n
     n=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "--toggle-collect=run_$1*" \
-          "$BUILD/bench_ping" --only "$1" --iters "$2" 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
-    [ -n "$n" ] || { echo "bench: callgrind run of $1 failed" >&2; exit 1; }
+          "$BIN/bench_ping" --only "$1" --iters "$2" 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+    [ -n "$n" ] || return 1
     awk -v n="$n" -v i="$2" -v k="$3" 'BEGIN { printf "%.0f", n / (i * k) }'
   }
-  IR_PING=$(ir ping 5000 1); IR_FLOOR=$(ir floor 5000 1); IR_BATCH=$(ir batch 500 10)
-  IR_RATIO=$(ratio "$IR_PING" "$IR_FLOOR")
-  printf '   instructions (callgrind): ping %s, floor %s, ratio %s; batch %s per ping\n' \
-    "$IR_PING" "$IR_FLOOR" "$IR_RATIO" "$IR_BATCH"
+  if IR_PING=$(ir ping 5000 1) && IR_FLOOR=$(ir floor 5000 1) && IR_BATCH=$(ir batch 500 10); then
+    IR_RATIO=$(ratio "$IR_PING" "$IR_FLOOR")
+    printf '   instructions (callgrind): ping %s, floor %s, ratio %s; batch %s per ping\n' \
+      "$IR_PING" "$IR_FLOOR" "$IR_RATIO" "$IR_BATCH"
+  else
+    echo "   instructions (callgrind): a valgrind run failed; skipped"
+  fi
 fi
 echo
 # }=====
@@ -95,55 +106,69 @@ HC_SOCK=$TMP/hc.sock
 HCF_SOCK=$TMP/hcf.sock
 NODE_SOCK=$TMP/node.sock
 AUDIT_FILE=$TMP/audit.log
-"$BUILD/hostcall" serve --policy "$POLICY" --listen "unix:$HC_SOCK" --audit /dev/null 2>"$TMP/hc.err" &
-PIDS+=($!); wait_sock "$HC_SOCK" "$!"
-"$BUILD/hostcall" serve --policy "$POLICY" --listen "unix:$HCF_SOCK" --audit "$AUDIT_FILE" 2>"$TMP/hcf.err" &
-PIDS+=($!); wait_sock "$HCF_SOCK" "$!"
+"$BIN/hostcall" serve --policy "$POLICY" --listen "unix:$HC_SOCK" --audit /dev/null 2>"$TMP/hc.err" &
+HC_PID=$!; PIDS+=("$HC_PID"); wait_sock "$HC_SOCK" "$HC_PID"
+"$BIN/hostcall" serve --policy "$POLICY" --listen "unix:$HCF_SOCK" --audit "$AUDIT_FILE" 2>"$TMP/hcf.err" &
+HCF_PID=$!; PIDS+=("$HCF_PID"); wait_sock "$HCF_SOCK" "$HCF_PID"
 "$NODE" "$HERE/node_echo.js" "$NODE_SOCK" 2>"$TMP/node.err" &
-PIDS+=($!); wait_sock "$NODE_SOCK" "$!"
+NODE_PID=$!; PIDS+=("$NODE_PID"); wait_sock "$NODE_SOCK" "$NODE_PID"
 
-sock() {   # sock PATH WINDOW MS -> rps
-  local out
-  out=$("$BUILD/bench_socket" "$1" --window "$2" --duration-ms "$3" --warmup-ms 300) || {
-    echo "bench: bench_socket $1 failed" >&2; exit 1; }
-  echo "$out" | field rps
+TCK=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }   # utime+stime, all threads
+
+# sock NAME PATH PID WINDOW MS: one bench_socket run; appends its req/s to $TMP/NAME.rps and the
+# server's CPU time per request (user+sys, every thread of the server, warm-up included) to
+# $TMP/NAME.cpu, and echoes the req/s.
+sock() {
+  local out c0 c1 total rps
+  c0=$(cpu_ticks "$3")
+  out=$("$BIN/bench_socket" "$2" --window "$4" --duration-ms "$5" --warmup-ms 300) || {
+    echo "bench: bench_socket $2 failed" >&2; exit 1; }
+  c1=$(cpu_ticks "$3")
+  rps=$(echo "$out" | field rps); total=$(echo "$out" | field total)
+  echo "$rps" >>"$TMP/$1.rps"
+  awk -v d=$((c1 - c0)) -v t="$TCK" -v n="$total" 'BEGIN { printf "%.3f\n", d / t * 1e6 / n }' >>"$TMP/$1.cpu"
+  echo "$rps"
 }
+last() { tail -n 1 "$TMP/$1.cpu" | awk '{ printf "%.2f", $1 }'; }
+us() { median <"$TMP/$1.cpu" | awk '{ printf "%.2f", $1 }'; }
 
 echo "-- 2. unix socket, 1 connection, sys.ping pipelined 64 deep (bench_socket: ${ROUNDS} alternating rounds of ${ROUND_MS} ms)"
-: >"$TMP/hc64"; : >"$TMP/hcf64"; : >"$TMP/node64"; : >"$TMP/pair64"
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) -eq 1 ]; then
-    a=$(sock "$HC_SOCK" 64 "$ROUND_MS"); b=$(sock "$NODE_SOCK" 64 "$ROUND_MS")
+    a=$(sock hc64 "$HC_SOCK" "$HC_PID" 64 "$ROUND_MS"); b=$(sock node64 "$NODE_SOCK" "$NODE_PID" 64 "$ROUND_MS")
   else
-    b=$(sock "$NODE_SOCK" 64 "$ROUND_MS"); a=$(sock "$HC_SOCK" 64 "$ROUND_MS")
+    b=$(sock node64 "$NODE_SOCK" "$NODE_PID" 64 "$ROUND_MS"); a=$(sock hc64 "$HC_SOCK" "$HC_PID" 64 "$ROUND_MS")
   fi
-  f=$(sock "$HCF_SOCK" 64 "$ROUND_MS")
-  : >"$AUDIT_FILE"   # keep the disk out of it: a round writes ~50 MB of audit
-  echo "$a" >>"$TMP/hc64"; echo "$b" >>"$TMP/node64"; echo "$f" >>"$TMP/hcf64"
+  f=$(sock hcf64 "$HCF_SOCK" "$HCF_PID" 64 "$ROUND_MS")
+  : >"$AUDIT_FILE"   # keep the disk out of it: a round writes tens of MB of audit
   ratio "$a" "$b" >>"$TMP/pair64"; echo >>"$TMP/pair64"
-  printf '   round %d: hostcall %s  node %s  hostcall+audit file %s\n' "$r" "$(k "$a")" "$(k "$b")" "$(k "$f")"
+  printf '   round %d: hostcall %s (%s us/req)  node %s (%s us/req)  hostcall+audit file %s (%s us/req)\n' \
+    "$r" "$(k "$a")" "$(last hc64)" "$(k "$b")" "$(last node64)" "$(k "$f")" "$(last hcf64)"
 done
-HC64=$(median <"$TMP/hc64"); NODE64=$(median <"$TMP/node64"); HCF64=$(median <"$TMP/hcf64")
+HC64=$(median <"$TMP/hc64.rps"); NODE64=$(median <"$TMP/node64.rps"); HCF64=$(median <"$TMP/hcf64.rps")
 R64=$(ratio "$HC64" "$NODE64"); P64=$(median <"$TMP/pair64")
-printf '   hostcall (audit /dev/null)   %9s req/s  (range %s)\n' "$(k "$HC64")" "$(minmax <"$TMP/hc64")"
-printf '   node_echo.js                 %9s req/s  (range %s)\n' "$(k "$NODE64")" "$(minmax <"$TMP/node64")"
-printf '   hostcall (audit to a file)   %9s req/s  (range %s)\n' "$(k "$HCF64")" "$(minmax <"$TMP/hcf64")"
-printf '   ratio hostcall/node          %9s        (median of pairs %s; target >= 1.5, goal 2.0)\n' "$R64" "$P64"
+CPU_R64=$(ratio "$(us node64)" "$(us hc64)")
+printf '   %-28s %9s  %-20s %s\n' "" "req/s" "(range)" "server CPU per request"
+printf '   %-28s %9s  %-20s %s us\n' "hostcall (audit /dev/null)" "$(k "$HC64")" "($(minmax <"$TMP/hc64.rps"))" "$(us hc64)"
+printf '   %-28s %9s  %-20s %s us\n' "node_echo.js" "$(k "$NODE64")" "($(minmax <"$TMP/node64.rps"))" "$(us node64)"
+printf '   %-28s %9s  %-20s %s us\n' "hostcall (audit to a file)" "$(k "$HCF64")" "($(minmax <"$TMP/hcf64.rps"))" "$(us hcf64)"
+printf '   ratio hostcall/node: throughput %s (median of pairs %s; target >= 1.5, goal 2.0)\n' "$R64" "$P64"
+printf '                        CPU per request %s (node us / hostcall us: the noise-resistant one)\n' "$CPU_R64"
 echo
 
 echo "-- 3. the same, window 1 (latency-bound: one round trip at a time; for information)"
-: >"$TMP/hc1"; : >"$TMP/node1"
 for r in $(seq "$W1_ROUNDS"); do
   if [ $((r % 2)) -eq 1 ]; then
-    a=$(sock "$HC_SOCK" 1 "$W1_MS"); b=$(sock "$NODE_SOCK" 1 "$W1_MS")
+    sock hc1 "$HC_SOCK" "$HC_PID" 1 "$W1_MS" >/dev/null; sock node1 "$NODE_SOCK" "$NODE_PID" 1 "$W1_MS" >/dev/null
   else
-    b=$(sock "$NODE_SOCK" 1 "$W1_MS"); a=$(sock "$HC_SOCK" 1 "$W1_MS")
+    sock node1 "$NODE_SOCK" "$NODE_PID" 1 "$W1_MS" >/dev/null; sock hc1 "$HC_SOCK" "$HC_PID" 1 "$W1_MS" >/dev/null
   fi
-  echo "$a" >>"$TMP/hc1"; echo "$b" >>"$TMP/node1"
 done
-HC1=$(median <"$TMP/hc1"); NODE1=$(median <"$TMP/node1")
-printf '   hostcall %s req/s (%s)  node %s req/s (%s)  ratio %s\n' "$(k "$HC1")" "$(minmax <"$TMP/hc1")" \
-  "$(k "$NODE1")" "$(minmax <"$TMP/node1")" "$(ratio "$HC1" "$NODE1")"
+HC1=$(median <"$TMP/hc1.rps"); NODE1=$(median <"$TMP/node1.rps")
+printf '   hostcall %s req/s (%s, %s us CPU/req)  node %s req/s (%s, %s us CPU/req)  ratio %s\n' \
+  "$(k "$HC1")" "$(minmax <"$TMP/hc1.rps")" "$(us hc1)" "$(k "$NODE1")" "$(minmax <"$TMP/node1.rps")" \
+  "$(us node1)" "$(ratio "$HC1" "$NODE1")"
 echo
 # }=====
 
@@ -151,7 +176,7 @@ echo
 echo "-- 4. 100 x sys.sleep {ms:100} then sys.ping on one connection (bench_sleep, 3 runs)"
 : >"$TMP/sleep"
 for _ in 1 2 3; do
-  out=$("$BUILD/bench_sleep" "$HC_SOCK") || { echo "bench: bench_sleep failed" >&2; exit 1; }
+  out=$("$BIN/bench_sleep" "$HC_SOCK") || { echo "bench: bench_sleep failed" >&2; exit 1; }
   echo "   $out"
   echo "$out" >>"$TMP/sleep"
 done
@@ -170,6 +195,8 @@ printf '   in-process ping  %6s ns  floor %6s ns  ratio %s (target <= 2.0)  batc
     "$IR_PING" "$IR_FLOOR" "$IR_RATIO" "$IR_BATCH"
 printf '   socket, 64 deep  hostcall %s  node %s  ratio %s (target >= 1.5, goal 2.0)  audit-to-file %s\n' \
   "$(k "$HC64")" "$(k "$NODE64")" "$R64" "$(k "$HCF64")"
+printf '                    server CPU/request: hostcall %s us  node %s us  ratio %s\n' \
+  "$(us hc64)" "$(us node64)" "$CPU_R64"
 printf '   socket, 1 deep   hostcall %s  node %s  ratio %s\n' "$(k "$HC1")" "$(k "$NODE1")" "$(ratio "$HC1" "$NODE1")"
 printf '   sleeps           100 x 100 ms answered in %s ms; ping answered in %s ms; ping first: %s\n' \
   "$SLEEP_MS" "$SLEEP_PING" "$SLEEP_FIRST"

@@ -134,6 +134,8 @@ struct hc_runtime {
   volatile sig_atomic_t wd_armed;
   hc_tenant *_Atomic active;  /* the tenant running Lua now */
   hc_buf audit;
+  time_t audit_sec;         /* the second audit_stamp was formatted for */
+  char audit_stamp[64];
 };
 
 /* tenant.c */

@@ -100,8 +100,10 @@ done:
 hc_rpc_kind hc_rpc_parse(const char *s, size_t n, hc_rpc_req *one, hc_rpc_req **many,
                          size_t *count, const char **err) {
   hc_jcur c;
-  hc_buf scratch = HC_BUF_INIT;
+  /* Member names and short strings are decoded here; kept per thread, not malloc'd per frame. */
+  static _Thread_local hc_buf scratch;
   hc_rpc_kind kind = HC_RPC_SINGLE;
+  hc_buf_reset(&scratch);
   *many = NULL;
   *count = 0;
   hc_jcur_init(&c, s, n, RPC_MAX_DEPTH);
@@ -124,7 +126,7 @@ hc_rpc_kind hc_rpc_parse(const char *s, size_t n, hc_rpc_req *one, hc_rpc_req **
       if (*count == cap) {
         size_t ncap = cap ? cap * 2 : 8;
         hc_rpc_req *nm = realloc(*many, ncap * sizeof *nm);
-        if (!nm) { free(*many); *many = NULL; hc_buf_free(&scratch); return HC_RPC_NOMEM; }
+        if (!nm) { free(*many); *many = NULL; return HC_RPC_NOMEM; }
         *many = nm;
         cap = ncap;
       }
@@ -150,14 +152,14 @@ hc_rpc_kind hc_rpc_parse(const char *s, size_t n, hc_rpc_req *one, hc_rpc_req **
     invalid(one, "a request must be an object or an array");
   }
   int oom = scratch.oom;
-  hc_buf_free(&scratch);
+  if (scratch.cap > 65536) hc_buf_free(&scratch);
   return oom ? HC_RPC_NOMEM : kind;
 parse_error:
   free(*many);
   *many = NULL;
   *count = 0;
   *err = c.err ? c.err : "invalid JSON";
-  hc_buf_free(&scratch);
+  if (scratch.cap > 65536) hc_buf_free(&scratch);
   return HC_RPC_PARSE_ERROR;
 }
 
