@@ -13,15 +13,17 @@ typedef struct hc_buf {
   char *p;      /* bytes; not NUL-terminated unless hc_buf_cstr is called */
   size_t n;     /* bytes used */
   size_t cap;   /* bytes allocated */
-  int oom;      /* set once an allocation failed; later appends are no-ops */
+  int oom;      /* set once an allocation failed (2: the limit was hit); appends are no-ops */
+  size_t limit; /* 0, or the most bytes this buffer may hold (host memory outside Lua's cap) */
 } hc_buf;
 
-#define HC_BUF_INIT {NULL, 0, 0, 0}
+#define HC_BUF_INIT {NULL, 0, 0, 0, 0}
 
 /* Make room for `extra` more bytes; 0 on success, -1 (and b->oom) on failure. */
 static inline int hc_buf_reserve(hc_buf *b, size_t extra) {
   if (b->oom) return -1;
   if (extra <= b->cap - b->n) return 0;
+  if (b->limit && extra > b->limit - (b->n < b->limit ? b->n : b->limit)) { b->oom = 2; return -1; }
   if (extra > ((size_t)-1 >> 2) - b->n) { b->oom = 1; return -1; }
   size_t want = b->n + extra, cap = b->cap ? b->cap : 256;
   while (cap < want) cap *= 2;
@@ -60,6 +62,7 @@ static inline const char *hc_buf_cstr(hc_buf *b) {
 }
 
 static inline void hc_buf_reset(hc_buf *b) { b->n = 0; b->oom = 0; }
+/* Note: the limit is checked when growing; a buffer already larger keeps its capacity. */
 
 static inline void hc_buf_free(hc_buf *b) {
   free(b->p);

@@ -791,9 +791,13 @@ void hc_json_push_array_mt (lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key) != LUA_TNIL)
     return;
   lua_pop(L, 1);
-  lua_createtable(L, 0, 1);
+  lua_createtable(L, 0, 2);
   lua_pushliteral(L, "json.array");
   lua_setfield(L, -2, "__name");  /* a fresh table: no metamethods to trigger */
+  /* Locked: tenant code sees getmetatable(array) == false, so it can never add __gc, __len or
+  ** __index to the one metatable every JSON array (and the policy's view of params) shares. */
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &array_mt_key);
 }
@@ -1193,6 +1197,19 @@ static int encbuf_gc (lua_State *L) {
 ** The encode buffer, kept per state in a userdata so that its memory is freed by the GC even
 ** if a memory error unwinds through l_encode. Reuse is safe: encoding runs no Lua code.
 */
+static const char limit_key = 0;
+
+void hc_json_set_encode_limit (lua_State *L, size_t limit) {
+  lua_pushinteger(L, (lua_Integer)limit);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &limit_key);
+}
+
+size_t hc_json_encode_limit (lua_State *L) {
+  lua_Integer v = lua_rawgetp(L, LUA_REGISTRYINDEX, &limit_key) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
+  lua_pop(L, 1);
+  return v > 0 ? (size_t)v : 0;
+}
+
 static hc_buf *enc_buffer (lua_State *L) {
   hc_buf *b;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &encbuf_key) == LUA_TUSERDATA) {
@@ -1222,7 +1239,17 @@ int hc_json_l_encode (lua_State *L) {
   }
   b = enc_buffer(L);
   hc_buf_reset(b);
+  b->limit = hc_json_encode_limit(L);
   if (hc_json_encode(L, 1, sch, b, HC_JSON_MAX_DEPTH, &err)) {
+    if (b->oom == 2) {
+      /* Over the tenant's memory cap, host-side: charge it to the tenant's allocator, which
+      ** refuses it, so this is the tenant's memory error (uncatchable), not a quiet failure. */
+      size_t want = b->limit + 1;
+      hc_buf_free(b);
+      lua_newuserdatauv(L, want, 0);
+      lua_pop(L, 1);
+      err = "result too large";
+    }
     if (b->cap > HC_JSON_KEEP_BUF) hc_buf_free(b);
     luaL_pushfail(L);
     lua_pushfstring(L, "json: %s", err);

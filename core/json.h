@@ -60,6 +60,10 @@ int hc_json_add_string(hc_buf *out, const char *s, size_t n);
 /* 1 if s[0..n) is valid UTF-8 (strict). */
 int hc_utf8_valid(const char *s, size_t n);
 
+/* The most bytes json.encode (the Lua function) may produce in this state (0: no limit). */
+void hc_json_set_encode_limit(lua_State *L, size_t limit);
+size_t hc_json_encode_limit(lua_State *L);
+
 /* Lua-facing: decode(text) -> value | nil, msg ; encode(value [, schema]) -> text | nil, msg */
 int hc_json_l_decode(lua_State *L);
 int hc_json_l_encode(lua_State *L);

@@ -79,6 +79,24 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   }
 }
 
+void hc_sandbox_charge(lua_State *L, int64_t n) {
+  hc_tenant *t = tenant_of(L);
+  hc_task *k = t->current;
+  if (!k) {
+    t->load_budget -= n;
+    if (t->load_budget <= 0) luaL_error(L, "instruction budget exhausted while loading");
+    return;
+  }
+  if (k->tripped) raise_trip(L, k);
+  k->instructions += n;
+  uint64_t now = hc_now_us();
+  if (k->instructions > t->limits.instructions) k->tripped = HC_TRIP_INSTRUCTIONS;
+  else if (now >= k->deadline_us) k->tripped = HC_TRIP_TIME;
+  /* C work cannot yield: past the hard slice it has held the loop too long. */
+  else if (now - atomic_load(&t->resume_start_us) >= HC_HARD_SLICE_US) k->tripped = HC_TRIP_TIME;
+  if (k->tripped) raise_trip(L, k);
+}
+
 /* }===== */
 
 /* {===== the watchdog ===== */
@@ -177,6 +195,15 @@ void hc_sandbox_leave(hc_tenant *t) {
 
 void hc_sandbox_reset(lua_State *co) { lua_sethook(co, NULL, 0, 0); }
 
+void hc_sandbox_end_call(hc_tenant *t, hc_task *k, lua_State *co) {
+  hc_sandbox_enter(t, k, co);
+  lua_sethook(co, budget_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
+  t->can_slice = 0;   /* closing cannot be suspended */
+  lua_resetthread(co);
+  hc_sandbox_leave(t);
+  lua_sethook(co, NULL, 0, 0);
+}
+
 /* }===== */
 
 /* {===== wrappers given to tenant code ===== */
@@ -235,6 +262,30 @@ static int sb_xpcall(lua_State *L) {
 }
 
 static const char CALL_THREADS_KEY = 0;
+static const char PARKED_KEY = 0;   /* coroutines whose host wait or slice is passing through */
+
+/* PARKED[co] = v (v: 1 set, 0 clear); or, with v < 0, is co parked? */
+static int parked(lua_State *L, lua_State *co, int v) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &PARKED_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    if (v <= 0) return 0;
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &PARKED_KEY);
+  }
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  int yes = 0;
+  if (v < 0) {
+    yes = lua_rawget(L, -2) != LUA_TNIL;
+  } else {
+    if (v) lua_pushboolean(L, 1);
+    else lua_pushnil(L);
+    lua_rawset(L, -3);
+  }
+  lua_pop(L, 1);
+  return yes;
+}
 
 static int is_call_thread(lua_State *L, int idx) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &CALL_THREADS_KEY);
@@ -262,15 +313,23 @@ static int resume_child(lua_State *L, lua_State *co, int nargs) {
   int st = lua_resume(co, L, nargs, &nres);
   atomic_store(&t->running, prev);
   t->can_slice = prev_can;
+  /* The watchdog may have hooked only the coroutine: hook its resumer too, so no coroutine in
+  ** between runs unmetered; and charge each resume, since a coroutine shorter than the hook's
+  ** interval would otherwise never be counted. */
+  h = lua_gethook(co);
+  if (h && !lua_gethook(L)) lua_sethook(L, h, lua_gethookmask(co), lua_gethookcount(co));
+  if (h && st != LUA_YIELD && !tripped(L)) hc_sandbox_charge(L, HC_HOOK_COUNT / 4);
   if (st == LUA_YIELD) {
     int host_wait = nres == 1 && lua_touserdata(co, -1) == &hc_sentinel;
     int slice = nres == 0 && t->slice_pending;
     if (host_wait || slice) {
       lua_pop(co, nres);
       if (!lua_isyieldable(L)) return luaL_error(L, "cannot wait here: the caller cannot yield");
+      parked(L, co, 1);   /* until the loop's wake-up comes back down, nobody else may resume it */
       if (host_wait) lua_pushlightuserdata(L, &hc_sentinel);
       return lua_yieldk(L, host_wait ? 1 : 0, 0, co_resume_k);
     }
+    if (h && !tripped(L)) hc_sandbox_charge(L, HC_HOOK_COUNT / 4);
   }
   if (st == LUA_OK || st == LUA_YIELD) {
     if (!lua_checkstack(L, nres + 1)) return luaL_error(L, "too many results to resume");
@@ -287,7 +346,9 @@ static int resume_child(lua_State *L, lua_State *co, int nargs) {
 
 static int co_resume_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
-  return resume_child(L, lua_tothread(L, 1), lua_gettop(L) - 1);
+  lua_State *co = lua_tothread(L, 1);
+  parked(L, co, 0);
+  return resume_child(L, co, lua_gettop(L) - 1);
 }
 
 static int sb_co_resume(lua_State *L) {
@@ -298,8 +359,89 @@ static int sb_co_resume(lua_State *L) {
     lua_pushliteral(L, "cannot resume a call's own coroutine");
     return 2;
   }
+  if (parked(L, co, -1)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "cannot resume a coroutine that is waiting on the host");
+    return 2;
+  }
   return resume_child(L, co, lua_gettop(L) - 1);
 }
+
+/* coroutine.close: never a call's own or a parked coroutine; its __close handlers run metered,
+** on the coroutine being closed, and a budget they trip propagates. */
+static int sb_co_close(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co != NULL, 1, "coroutine");
+  if (is_call_thread(L, 1)) return luaL_error(L, "cannot close a call's own coroutine");
+  if (parked(L, co, -1)) return luaL_error(L, "cannot close a coroutine that is waiting on the host");
+  lua_Debug ar;
+  int st = lua_status(co);
+  if (co == L || (st == LUA_OK && lua_getstack(co, 0, &ar)))
+    return luaL_error(L, "cannot close a %s coroutine", co == L ? "running" : "normal");
+  lua_Hook h = lua_gethook(L);
+  if (h) lua_sethook(co, h, lua_gethookmask(L), lua_gethookcount(L));
+  lua_State *prev = atomic_load(&t->running);
+  int prev_can = t->can_slice;
+  t->can_slice = 0;
+  atomic_store(&t->running, co);
+  st = lua_resetthread(co);
+  atomic_store(&t->running, prev);
+  t->can_slice = prev_can;
+  if (lua_gethook(co) && !lua_gethook(L)) lua_sethook(L, lua_gethook(co), lua_gethookmask(co), lua_gethookcount(co));
+  if (st == LUA_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_xmove(co, L, 1);
+  if (tripped(L)) return lua_error(L);
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* {===== read-only views ===== */
+
+static int view_newindex(lua_State *L) {
+  return luaL_error(L, "%s is read-only", lua_tostring(L, lua_upvalueindex(1)));
+}
+
+static int view_next(lua_State *L) {
+  lua_settop(L, 2);
+  if (lua_next(L, lua_upvalueindex(1))) return 2;
+  return 0;
+}
+
+static int view_pairs(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushcclosure(L, view_next, 1);   /* walks the table without handing it out */
+  return 1;
+}
+
+/* view(t, name): a read-only view of t. A userdata, so rawset cannot touch it; __index reads t,
+** pairs walks t without returning it, getmetatable says false. Shared safely between files. */
+static int sb_view(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char *name = luaL_optstring(L, 2, "table");
+  lua_newuserdatauv(L, 0, 0);
+  lua_createtable(L, 0, 5);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushstring(L, name);
+  lua_pushcclosure(L, view_newindex, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushvalue(L, 1);
+  lua_pushcclosure(L, view_pairs, 1);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* }===== */
 
 /* protected_run(fn, ...) -> true, results... | false, err: a policy or handler file's top level,
 ** under an instruction budget so a file that loops forever fails to load. */
@@ -336,6 +478,7 @@ void hc_sandbox_push_call_threads(lua_State *L) {
 void hc_sandbox_open(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"pcall", sb_pcall}, {"xpcall", sb_xpcall}, {"co_resume", sb_co_resume},
+    {"co_close", sb_co_close}, {"view", sb_view},
     {"protected_run", sb_protected_run}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   hc_sandbox_push_call_threads(L);

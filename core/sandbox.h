@@ -25,9 +25,15 @@ void hc_sandbox_bind_thread(hc_runtime *rt); /* the calling thread receives the 
 void hc_sandbox_enter(hc_tenant *t, hc_task *k, lua_State *co);   /* around each resume */
 void hc_sandbox_leave(hc_tenant *t);
 void hc_sandbox_reset(lua_State *co);        /* a pooled thread goes back unhooked */
+/* End a call's coroutine (errored, cancelled, out of time): its pending __close handlers run
+** metered, under the call's budget (already tripped when the call was cut short). */
+void hc_sandbox_end_call(hc_tenant *t, hc_task *k, lua_State *co);
+/* Charge n instructions of C work to the running call (or the load budget); raises when a
+** budget is over. For C loops no hook can see (pattern matching, table.move, string.rep). */
+void hc_sandbox_charge(lua_State *L, int64_t n);
 void hc_sandbox_trip(hc_tenant *t, int kind);
 const char *hc_trip_limit(int kind);         /* "time", "instructions", "memory" */
-/* Register pcall, xpcall, co_resume, protected_run into the table on top of the stack. */
+/* Register pcall, xpcall, co_resume, co_close, view, protected_run into the table on top. */
 void hc_sandbox_open(lua_State *L);
 /* Push the table whose keys are the call threads (tenant code may not resume or close them). */
 void hc_sandbox_push_call_threads(lua_State *L);

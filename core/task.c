@@ -80,7 +80,13 @@ static void task_end(hc_task *k, hc_buf *resp, int code, const char *errno_name,
   hc_audit(rt, s, k->id, k->id_len, k->method, code, errno_name, limit, k->start_us, k->bytes_in,
            out);
   task_unlink(k);
-  hc_tenant_release_thread(s->t, k->co, k->co_ref, reset);
+  if (reset) {
+    /* An errored or cut-short call: its pending __close handlers run under its own budget
+    ** (tripped, if it was cut short), never free of limits. */
+    if (k->waiting || code == HC_E_CANCELLED) k->tripped = k->tripped ? k->tripped : HC_TRIP_TIME;
+    hc_sandbox_end_call(s->t, k, k->co);
+  }
+  hc_tenant_release_thread(s->t, k->co, k->co_ref, 0);
   if (k->exit_code >= 0 && !s->exiting) {
     s->exiting = 1;
     s->exit_code = k->exit_code;
@@ -115,13 +121,22 @@ static void task_returned(hc_task *k, int nres) {
     hc_buf_reset(b);
     hc_rpc_result_open(b, k->id, k->id_len);
     int schema = (nres >= 3 && lua_type(co, base + 2) == LUA_TTABLE) ? base + 2 : 0;
-    if (hc_json_encode(co, base + 1, schema, b, HC_JSON_MAX_DEPTH, &err) == 0 && !b->oom) {
+    /* A result is host memory outside the tenant's cap: no bigger than the cap itself. */
+    b->limit = k->s->t->mem_limit + 4096;
+    int bad = hc_json_encode(co, base + 1, schema, b, HC_JSON_MAX_DEPTH, &err);
+    int over = b->oom == 2;
+    b->limit = 0;
+    if (!bad && !b->oom) {
       hc_buf_addc(b, '}');
       lua_settop(co, 0);
       task_end(k, b, 0, NULL, NULL, 0);
       return;
     }
     lua_settop(co, 0);
+    if (over) {
+      task_fail(k, HC_E_LIMIT, "size", "result larger than the tenant's memory limit", 0);
+      return;
+    }
     char msg[160];
     snprintf(msg, sizeof msg, "handler result is not JSON: %s", err ? err : "out of memory");
     task_fail(k, HC_E_INTERNAL, NULL, msg, 0);

@@ -203,6 +203,61 @@ static int host_clock(lua_State *L) {
   return 1;
 }
 
+/* set_memory_limit(bytes): the policy's limits.memory, applied before handlers load, so what
+** a handler file keeps from its top level counts too. */
+static int host_set_memory_limit(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  lua_Integer n = luaL_checkinteger(L, 1);
+  if (n <= 0 || (size_t)n < t->mem_used)
+    return luaL_error(L, "limits.memory (%I bytes) is below what the runtime itself uses (%I)", n,
+                      (lua_Integer)t->mem_used);
+  t->mem_limit = (size_t)n;
+  hc_json_set_encode_limit(L, (size_t)n);
+  return 0;
+}
+
+/* string.rep: the stock one loops n times even when every copy is empty. Otherwise it is safe:
+** it allocates the whole result first (the memory cap refuses a huge one), then copies. */
+static int sb_rep(lua_State *L) {
+  size_t l, lsep = 0;
+  luaL_checklstring(L, 1, &l);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_optlstring(L, 3, "", &lsep);
+  if (n <= 0 || l + lsep == 0) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+/* table.move with the stock semantics, but charged: a move of 2^63 nils is a C loop no hook
+** would ever see. */
+static int sb_move(lua_State *L) {
+  lua_Integer f = luaL_checkinteger(L, 2);
+  lua_Integer e = luaL_checkinteger(L, 3);
+  lua_Integer d = luaL_checkinteger(L, 4);
+  int tt = !lua_isnoneornil(L, 5) ? 5 : 1;
+  luaL_checkany(L, 1);
+  luaL_checkany(L, tt);
+  if (e >= f) {
+    luaL_argcheck(L, f > 0 || e < LUA_MAXINTEGER + f, 3, "too many elements to move");
+    lua_Integer n = e - f + 1;
+    luaL_argcheck(L, d <= LUA_MAXINTEGER - n + 1, 4, "destination wrap around");
+    int forward = d > e || d <= f || (tt != 1 && !lua_compare(L, 1, tt, LUA_OPEQ));
+    for (lua_Integer i = 0; i < n; i++) {
+      lua_Integer k = forward ? i : n - 1 - i;
+      if ((i & 1023) == 1023) hc_sandbox_charge(L, 1024 * 8);
+      lua_geti(L, 1, f + k);
+      lua_seti(L, tt, d + k);
+    }
+  }
+  lua_pushvalue(L, tt);
+  return 1;
+}
+
 /* import(name): the embedded glue module hostcall/NAME.lua, loaded once per state. */
 static int host_import(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
@@ -272,6 +327,13 @@ static int tenant_boot(lua_State *L) {
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
   hc_pattern_open(L);   /* pattern matching that a budget can stop (pattern.c) */
+  lua_getfield(L, -1, "rep");
+  lua_pushcclosure(L, sb_rep, 1);
+  lua_setfield(L, -2, "rep");
+  lua_pop(L, 1);
+  lua_getglobal(L, LUA_TABLIBNAME);
+  lua_pushcfunction(L, sb_move);
+  lua_setfield(L, -2, "move");
   lua_pop(L, 1);
   lua_pushliteral(L, "");
   lua_getmetatable(L, -1);
@@ -294,6 +356,7 @@ static int tenant_boot(lua_State *L) {
   set_fn(L, "log", host_log);
   set_fn(L, "time", host_time);
   set_fn(L, "clock", host_clock);
+  set_fn(L, "set_memory_limit", host_set_memory_limit);
   hc_json_push_null(L);
   lua_setfield(L, -2, "null");
   hc_json_push_array_mt(L);
@@ -393,8 +456,9 @@ hc_tenant *hc_tenant_new(hc_runtime *rt, const char *src, size_t len, const char
   }
   lua_settop(t->L, 0);
   t->mem_limit = (size_t)t->limits.memory;
+  hc_json_set_encode_limit(t->L, t->mem_limit);
   t->exact_hook = t->limits.instructions < HC_EXACT_INSTRUCTIONS;
-  if (t->mem_limit < t->mem_used + (1u << 20)) t->mem_limit = t->mem_used + (1u << 20);
+
   return t;
 }
 
@@ -432,11 +496,7 @@ lua_State *hc_tenant_thread(hc_tenant *t, int *ref) {
 }
 
 void hc_tenant_release_thread(hc_tenant *t, lua_State *co, int ref, int reset) {
-  if (reset) {
-    t->host_alloc++;
-    lua_resetthread(co);
-    t->host_alloc--;
-  }
+  if (reset) lua_resetthread(co);   /* callers with a call end it metered first (task.c) */
   hc_sandbox_reset(co);
   lua_settop(co, 0);
   if (t->npool < TENANT_POOL_MAX) {

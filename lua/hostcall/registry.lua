@@ -20,21 +20,38 @@ M.valid_name = valid_name
 
 local function qname(name) return string.format("[%q]", name) end
 
+local function named(msg, fname)
+  if type(msg) ~= "string" then msg = "error loading" end
+  if msg:sub(1, #fname + 1) ~= fname .. ":" then msg = fname .. ": " .. msg end
+  return msg
+end
+
+-- Definitions and schemas must be plain data: a metatable would let tenant code run (__index,
+-- __pairs) while the runtime reads them, outside any budget.
+local function plain(v, where, depth)
+  if type(v) ~= "table" then return true end
+  if depth > 64 then return nil, where .. ": nested too deeply" end
+  if getmetatable(v) ~= nil then return nil, where .. ": must be a plain table (no metatable)" end
+  for k, x in next, v do
+    local ok, err = plain(x, where, depth + 1)
+    if not ok then return nil, err end
+    if type(k) == "table" then return nil, where .. ": table keys are not allowed" end
+  end
+  return true
+end
+
 -- Load one handler file's source: returns a list of {name, def} or nil, message.
 local function load_file(src, fname)
   if #src > MAX_FILE then return nil, fname .. ": handler file larger than 1 MiB" end
   local env = sandbox.new_env()
   local chunk, err = load(src, "=" .. fname, "t", env)
-  if not chunk then return nil, err end
+  if not chunk then return nil, named(err, fname) end
   local ok, defs = host.protected_run(chunk)
-  if not ok then
-    local msg = type(defs) == "string" and defs or "error loading"
-    if msg:sub(1, #fname + 1) ~= fname .. ":" then msg = fname .. ": " .. msg end
-    return nil, msg
-  end
+  if not ok then return nil, named(defs, fname) end
   if type(defs) ~= "table" then
     return nil, string.format("%s: a handler file must return a table, got %s", fname, type(defs))
   end
+  if getmetatable(defs) ~= nil then return nil, fname .. ": must return a plain table (no metatable)" end
   local out = {}
   for name, def in next, defs do
     if not valid_name(name) then
@@ -46,6 +63,7 @@ local function load_file(src, fname)
       return nil, where .. ": method names starting with \"rpc.\" or \"$/\" are reserved"
     end
     if type(def) ~= "table" then return nil, where .. ": expected table, got " .. type(def) end
+    if getmetatable(def) ~= nil then return nil, where .. ": must be a plain table (no metatable)" end
     for k, v in next, def do
       local want = FIELDS[k]
       if not want then
@@ -55,16 +73,20 @@ local function load_file(src, fname)
         return nil, string.format("%s.%s: expected %s, got %s", where, k, want, type(v))
       end
     end
-    if def.call == nil then return nil, where .. ".call: missing" end
-    local m = { name = name, doc = def.doc, call = def.call, file = fname,
-                params = def.params, result = def.result }
-    if def.params then
-      local v, serr = schema.compile(def.params, where .. ".params")
+    if rawget(def, "call") == nil then return nil, where .. ".call: missing" end
+    for _, k in ipairs({ "params", "result" }) do
+      local pok, perr = plain(rawget(def, k), where .. "." .. k, 0)
+      if not pok then return nil, perr end
+    end
+    local m = { name = name, doc = rawget(def, "doc"), call = rawget(def, "call"), file = fname,
+                params = rawget(def, "params"), result = rawget(def, "result") }
+    if m.params then
+      local v, serr = schema.compile(m.params, where .. ".params")
       if not v then return nil, serr end
       m.validate = v
     end
-    if def.result then
-      local v, serr = schema.compile(def.result, where .. ".result")
+    if m.result then
+      local v, serr = schema.compile(m.result, where .. ".result")
       if not v then return nil, serr end
     end
     out[#out + 1] = m

@@ -11,12 +11,14 @@ local M = {}
 local E_OS, E_REFUSED, E_LIMIT, E_PARAMS, E_INTERNAL, E_NOMETHOD =
   -32000, -32001, -32002, -32602, -32603, -32601
 local MAX_MESSAGE = 512
-local ERRKEY = {}    -- marks error objects made by ctx.error; tenant code cannot forge it
+-- Error objects made by ctx.error: what they mean is kept here, out of the tenant's reach, so
+-- one can be neither forged nor changed after it is made.
+local errors = setmetatable({}, { __mode = "k" })
 local LIMITS = { memory = true, instructions = true, time = true, handles = true, size = true,
                  quota = true, concurrency = true }
 local REFUSALS = { EPERM = true, EROFS = true, EACCES = true }
 
-local type, next, pcall, rawget, setmetatable = type, next, pcall, rawget, setmetatable
+local type, next, pcall, setmetatable = type, next, pcall, setmetatable
 local sfind, ssub = string.find, string.sub
 
 local function message(v, default)
@@ -30,7 +32,8 @@ local function deepcopy(v, depth)
   if depth > 200 then error("params too deep") end
   local c = {}
   for k, x in next, v do c[k] = deepcopy(x, depth + 1) end
-  return setmetatable(c, getmetatable(v))
+  if host.is_array(v) then setmetatable(c, host.array) end
+  return c
 end
 
 -- ctx.error(kind, name, message): an error a handler returns (`return nil, ctx.error(...)`)
@@ -42,11 +45,14 @@ local function make_error(kind, name, msg)
   elseif kind == "os" and type(name) == "string" and sfind(name, "^E[A-Z0-9]+$") then code = E_OS
   elseif kind == "params" then code, name = E_PARAMS, nil
   else error("ctx.error: unknown kind or name", 2) end
-  return { [ERRKEY] = true, code = code, name = name, message = message(msg, name or "error") }
+  local e = { code = code, name = name, message = message(msg, name or "error") }
+  errors[e] = { code, name, e.message }
+  return e
 end
 
 local function error_of(e)
-  if type(e) == "table" and rawget(e, ERRKEY) then return false, e.code, e.name, e.message end
+  local rec = errors[e]
+  if rec then return false, rec[1], rec[2], rec[3] end
   return nil
 end
 
@@ -70,6 +76,9 @@ end
 function M.init(cfg)
   local pol, err = policy.load(cfg.policy_src, cfg.policy_name, cfg.policy_dir, sandbox.new_env())
   if not pol then return nil, err end
+  -- From here on the tenant's own memory limit applies: handler files count against it.
+  local mok, merr = pcall(host.set_memory_limit, pol.limits.memory)
+  if not mok then return nil, cfg.policy_name .. ": " .. tostring(merr) end
 
   local dirs = {}
   for _, d in ipairs(cfg.handler_dirs) do dirs[#dirs + 1] = d end
@@ -91,7 +100,7 @@ function M.init(cfg)
   local doc = openrpc.document(methods, granted, cfg.version, tenant)
   local function describe() return openrpc.plain(doc) end
 
-  local api = sandbox.readonly({
+  local api = sandbox.view({
     sleep = host.sleep,
     exit = host.exit,
     log = host.log,
@@ -100,12 +109,16 @@ function M.init(cfg)
     null = host.null,
     array = function(t) return setmetatable(t or {}, host.array) end,
     is_array = host.is_array,
-    json = sandbox.readonly({ encode = host.json_encode, decode = host.json_decode }, "ctx.json"),
+    json = sandbox.view({ encode = host.json_encode, decode = host.json_decode }, "ctx.json"),
     error = make_error,
     describe = describe,
     tenant = tenant,
   }, "ctx")
-  local ctx_mt = { __index = api, __metatable = false }
+  local ctx_mt = {
+    __index = api,
+    __newindex = function() error("ctx is read-only", 2) end,
+    __metatable = false,
+  }
 
   local authorize = pol.authorize
 

@@ -1,24 +1,15 @@
 -- sandbox.lua: the environments tenant code runs in (handler files, policies, load()).
--- Tenant code gets fresh tables whose only links into the state are read-only proxies of
--- library copies: what it writes there stays in its own environment.
+-- Every environment is a fresh table; what it shares with others (the libraries, ctx) is
+-- reached only through read-only views (userdata, core/sandbox.c): rawset cannot change them,
+-- pairs cannot hand out what is behind them, getmetatable says false.
 local host = ...
 
 local M = {}
 
-local co_create, co_yield, co_status = coroutine.create, coroutine.yield, coroutine.status
-local co_close, co_running = coroutine.close, coroutine.running
-local call_threads = host.call_threads
-local pack, unpack = table.pack, table.unpack
+local view = host.view
 local error, type, rawget, setmetatable_raw = error, type, rawget, setmetatable
 
-local function readonly(t, name)
-  return setmetatable_raw({}, {
-    __index = t,
-    __newindex = function() error(name .. " is read-only", 2) end,
-    __metatable = false,
-  })
-end
-M.readonly = readonly
+M.view = view
 
 local function copy(t)
   local c = {}
@@ -31,9 +22,10 @@ end
 -- the loop and the wake-up back down, so tenant code can never catch or forge a host wait, and a
 -- tripped budget inside a coroutine is rethrown rather than returned as false.
 local resume = host.co_resume
+local pack, unpack = table.pack, table.unpack
 
 local function wrap(f)
-  local co = co_create(f)
+  local co = coroutine.create(f)
   return function(...)
     local r = pack(resume(co, ...))
     if not r[1] then error(r[2], 2) end
@@ -41,18 +33,15 @@ local function wrap(f)
   end
 end
 
-local coroutine_lib = readonly({
-  create = co_create,
+local coroutine_view = view({
+  create = coroutine.create,
   resume = resume,
   wrap = wrap,
-  yield = co_yield,
-  status = co_status,
-  running = co_running,
+  yield = coroutine.yield,
+  status = coroutine.status,
+  running = coroutine.running,
   isyieldable = coroutine.isyieldable,
-  close = function(co)
-    if call_threads[co] then error("cannot close a call's own coroutine", 2) end
-    return co_close(co)
-  end,
+  close = host.co_close,
 }, "coroutine")
 
 local function safe_setmetatable(t, mt)
@@ -68,14 +57,14 @@ local function safe_collectgarbage(opt)
 end
 
 local MAX_CHUNK = 1024 * 1024
-local libs = {
-  string = copy(string), table = copy(table), math = copy(math), utf8 = copy(utf8),
+local lib_views = {
+  string = view(copy(string), "string"),
+  table = view(copy(table), "table"),
+  math = view(copy(math), "math"),
+  utf8 = view(copy(utf8), "utf8"),
+  coroutine = coroutine_view,
+  os = view({ time = function() return math.floor(host.time()) end, clock = host.clock }, "os"),
 }
-libs.string.dump = nil
-local os_lib = readonly({
-  time = function() return math.floor(host.time()) end,
-  clock = host.clock,
-}, "os")
 
 local BASE = { "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget",
   "rawlen", "rawset", "select", "getmetatable", "tonumber", "tostring", "type" }
@@ -89,9 +78,7 @@ function M.new_env()
   env.xpcall = host.xpcall
   env.setmetatable = safe_setmetatable
   env.collectgarbage = safe_collectgarbage
-  env.coroutine = coroutine_lib
-  env.os = os_lib
-  for name, lib in pairs(libs) do env[name] = readonly(lib, name) end
+  for name, v in pairs(lib_views) do env[name] = v end
   env.load = function(chunk, name, _, e)
     if type(chunk) ~= "string" then error("load: only source text is accepted", 2) end
     if #chunk > MAX_CHUNK then return nil, "load: chunk larger than 1 MiB" end

@@ -497,7 +497,8 @@ TEST(test_null_and_marker) {
   CHECK(!lua_getmetatable(L, -1));
   lua_pop(L, 2);
   CHECK(lua_gettop(L) == top);
-  LUA_TRUE("json_decode('[]') ~= nil and getmetatable(json_decode('[]')) == array_mt");
+  LUA_TRUE("json_decode('[]') ~= nil and debug.getmetatable(json_decode('[]')) == array_mt");
+  LUA_TRUE("getmetatable(json_decode('[]')) == false");   /* locked against tenant code */
   LUA_TRUE("json_decode('{\"a\":[1,2,3]}').a[3] == 3 and #json_decode('[1,2,3]') == 3");
   LUA_TRUE("json_decode('null') == null and json_decode('[null]')[1] == null");
 }
