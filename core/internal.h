@@ -128,6 +128,7 @@ struct hc_runtime {
   uint64_t next_session;
   int in_call;
   hc_buf scratch;
+  hc_buf rpc_scratch;       /* member names while parsing envelopes */
   timer_t wd_timer;         /* the watchdog (sandbox.c) */
   int wd_ok;
   pid_t wd_tid;

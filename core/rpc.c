@@ -99,11 +99,18 @@ done:
 
 hc_rpc_kind hc_rpc_parse(const char *s, size_t n, hc_rpc_req *one, hc_rpc_req **many,
                          size_t *count, const char **err) {
+  hc_buf scratch = HC_BUF_INIT;
+  hc_rpc_kind k = hc_rpc_parse_with(s, n, &scratch, one, many, count, err);
+  hc_buf_free(&scratch);
+  return k;
+}
+
+hc_rpc_kind hc_rpc_parse_with(const char *s, size_t n, hc_buf *scratchp, hc_rpc_req *one,
+                              hc_rpc_req **many, size_t *count, const char **err) {
   hc_jcur c;
-  /* Member names and short strings are decoded here; kept per thread, not malloc'd per frame. */
-  static _Thread_local hc_buf scratch;
+  hc_buf_reset(scratchp);
+#define scratch (*scratchp)
   hc_rpc_kind kind = HC_RPC_SINGLE;
-  hc_buf_reset(&scratch);
   *many = NULL;
   *count = 0;
   hc_jcur_init(&c, s, n, RPC_MAX_DEPTH);
@@ -161,6 +168,7 @@ parse_error:
   *err = c.err ? c.err : "invalid JSON";
   if (scratch.cap > 65536) hc_buf_free(&scratch);
   return HC_RPC_PARSE_ERROR;
+#undef scratch
 }
 
 int hc_rpc_params_id(const char *params, size_t len, const char **id, size_t *id_len) {

@@ -43,6 +43,10 @@ typedef enum { HC_RPC_SINGLE, HC_RPC_BATCH, HC_RPC_PARSE_ERROR, HC_RPC_NOMEM } h
 hc_rpc_kind hc_rpc_parse(const char *s, size_t n, hc_rpc_req *one, hc_rpc_req **many,
                          size_t *count, const char **err);
 
+/* The same, decoding member names into a caller's reusable scratch buffer (no malloc per frame). */
+hc_rpc_kind hc_rpc_parse_with(const char *s, size_t n, hc_buf *scratch, hc_rpc_req *one,
+                              hc_rpc_req **many, size_t *count, const char **err);
+
 /* Find params.id of a $/cancelRequest: its raw JSON span. 0 found, -1 not. */
 int hc_rpc_params_id(const char *params, size_t len, const char **id, size_t *id_len);
 

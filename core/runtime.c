@@ -190,6 +190,7 @@ void hc_runtime_free(hc_runtime *rt) {
   if (rt->stopfd >= 0) close(rt->stopfd);
   hc_loop_close(&rt->loop);
   hc_buf_free(&rt->scratch);
+  hc_buf_free(&rt->rpc_scratch);
   hc_buf_free(&rt->audit);
   runtime_free_fields(rt);
   free(rt);

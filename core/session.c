@@ -200,7 +200,7 @@ void hc_session_frame(hc_session *s, const char *frame, size_t len) {
   const char *err = NULL;
   char msg[160];
   s->last_active = s->rt->loop.now_us;
-  switch (hc_rpc_parse(frame, len, &one, &many, &count, &err)) {
+  switch (hc_rpc_parse_with(frame, len, &s->rt->rpc_scratch, &one, &many, &count, &err)) {
     case HC_RPC_PARSE_ERROR:
       snprintf(msg, sizeof msg, "parse error: %s", err);
       answer_frame_error(s, HC_E_PARSE, msg, NULL, len);
