@@ -29,6 +29,13 @@ typedef struct hc_runtime hc_runtime;
 
 typedef enum { HC_FRAMING_NDJSON = 0, HC_FRAMING_LSP = 1 } hc_framing;
 
+/* How running tenant code is metered (instructions, time, time slices). */
+typedef enum {
+  HC_METER_WATCHDOG = 0,  /* default: a timer arms the count hook only when a call runs long */
+  HC_METER_ALWAYS = 1,    /* the count hook on every call from its first instruction (slower) */
+  HC_METER_OFF = 2        /* no metering of running code at all: for benchmarks only */
+} hc_metering;
+
 /* Receives one audit line (a JSON object, no newline) per call. */
 typedef void (*hc_audit_fn)(void *ud, const char *line, size_t len);
 /* Receives one log message (no newline): refused sessions, handler load notes, shutdown. */
@@ -49,6 +56,7 @@ typedef struct hc_config {
   hc_log_fn log;              /* NULL: logs go to stderr */
   void *log_ud;
   int drain_ms;               /* how long hc_stop lets calls in flight finish; default 10000 */
+  hc_metering metering;       /* default HC_METER_WATCHDOG */
 } hc_config;
 
 /* Fill cfg with the defaults (audit_fd = -1, ndjson, drain 10 s). */

@@ -49,6 +49,7 @@ struct hc_tenant {
   _Atomic uint64_t resume_start_us;    /* when the current resume began */
   int can_slice;            /* every frame between the loop and `running` can yield */
   int slice_pending;        /* the hook yielded for a time slice */
+  volatile sig_atomic_t sample_abandoned;   /* the watchdog gave up an unfinished sample */
   int exact_hook;           /* limits.instructions is small: meter every call from its start */
   int nsessions;
 };
@@ -69,7 +70,11 @@ struct hc_task {
   size_t bytes_in;
   int waiting;
   int exit_code;            /* >=0: sys.exit asked to end the session with this code */
-  int64_t instructions;     /* metered so far (while the hook is armed) */
+  int64_t instructions;     /* charged so far (core/sandbox.c: by running time, or exactly) */
+  uint64_t charged_us;      /* running time charged up to here */
+  uint64_t sample_us;       /* when the current exact sample began */
+  int64_t sample_count;     /* instructions counted in it */
+  double rate;              /* instructions per microsecond, from the last sample (0: none) */
   int tripped;              /* HC_TRIP_*: a budget ran out; sticky */
   hc_task *prev, *next;
 };

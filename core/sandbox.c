@@ -1,12 +1,20 @@
 /*
 ** sandbox.c: metering tenant code without paying for it on every call.
 **
-** Lua 5.4's count hook slows all code 1.4-2.2x whatever its interval, so it is not installed
-** by default. A per-runtime POSIX timer delivers a signal to the loop thread HC_SLICE_US after a
-** resume starts; if the same resume is still running, the handler installs the count hook on the
-** running Lua thread (lua_sethook is made for this: lua.c does it from SIGINT). From then on the
-** hook meters instructions and time, yields at slice boundaries where the frame can yield, and
-** kills the call where it cannot once it passes HC_HARD_SLICE_US.
+** Lua 5.4's count hook slows all code 1.4-2.2x whatever its interval, so it is never left
+** installed on a healthy call. A per-runtime POSIX timer delivers a signal to the loop thread
+** every HC_SLICE_US while a resume runs; the handler installs a one-shot hook on the running Lua
+** thread (lua_sethook is made for this: lua.c does it from SIGINT). That hook removes itself,
+** charges the slice, checks the budgets, and yields back to the loop where every frame can
+** yield, or kills the call where it cannot once it passes HC_HARD_SLICE_US.
+**
+** Instructions are therefore counted by sampling: at each slice the one-shot hook counts the
+** next HC_SAMPLE_INSTRUCTIONS instructions exactly and times them; the stretch of running code
+** before the sample is charged at the rate the sample saw (corrected for the hook's own cost,
+** calibrated once per process). Time the call spends in C (allocating, copying) lowers the rate
+** the sample sees, so it is not mistaken for instructions. A tenant whose limits.instructions is
+** below HC_EXACT_INSTRUCTIONS is counted exactly instead, with the count hook on from its first
+** instruction (and so at the hook's price).
 **
 ** A tripped budget is sticky: the hook raises again at every chance, and the tenant-facing pcall,
 ** xpcall and coroutine.resume rethrow instead of returning false, so no handler can swallow it.
@@ -17,7 +25,9 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <lauxlib.h>
+#include <lualib.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -40,10 +50,137 @@ void hc_sandbox_trip(hc_tenant *t, int kind) {
   if (t->current && !t->current->tripped) t->current->tripped = kind;
 }
 
-/* {===== the hook ===== */
+/* {===== calibration ===== */
+
+static double g_ipus;   /* Lua VM instructions per microsecond on this machine, hook-free */
+static double g_hook_factor = 1.0;   /* how much slower code runs under a count hook */
+static pthread_once_t g_calibrated = PTHREAD_ONCE_INIT;
+
+static void calib_hook(lua_State *L, lua_Debug *ar) { (void)L; (void)ar; }
+
+static void calibrate(void) {
+  g_ipus = 100.0;   /* a safe guess if the measurement fails */
+  lua_State *L = luaL_newstate();
+  if (!L) return;
+  /* One FORLOOP instruction per iteration: time it. */
+  static const char loop[] = "local n = ... for i = 1, n do end";
+  uint64_t dt[2] = {0, 0};
+  for (int hooked = 0; hooked < 2; hooked++) {
+    if (luaL_loadstring(L, loop) != LUA_OK) break;
+    if (hooked) lua_sethook(L, calib_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
+    lua_Integer n = 2000000;
+    uint64_t t0 = hc_now_us();
+    lua_pushinteger(L, n);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) break;
+    dt[hooked] = hc_now_us() - t0;
+    lua_sethook(L, NULL, 0, 0);
+    if (!hooked && dt[0] > 0) g_ipus = (double)n / (double)dt[0];
+  }
+  if (dt[0] > 0 && dt[1] > dt[0]) g_hook_factor = (double)dt[1] / (double)dt[0];
+  lua_close(L);
+}
+
+double hc_sandbox_rate(void) {
+  pthread_once(&g_calibrated, calibrate);
+  return g_ipus;
+}
+
+/* Charge the running time since the last charge as instructions (not in exact mode, where the
+** hook counts them). */
+static void charge_time(hc_tenant *t, hc_task *k, uint64_t now) {
+  if (now > k->charged_us && !t->exact_hook && t->rt->cfg.metering == HC_METER_WATCHDOG)
+    k->instructions += (int64_t)((double)(now - k->charged_us) * (k->rate > 0 ? k->rate : g_ipus));
+  k->charged_us = now;
+}
+
+/* }===== */
+
+/* {===== the hooks ===== */
+
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* A tripped call keeps a hook for good: whatever it runs next raises at once. */
+static void stick(lua_State *L, hc_tenant *t) {
+  lua_sethook(L, budget_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
+  lua_State *call = atomic_load(&t->call_thread);
+  if (call && call != L) lua_sethook(call, budget_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
+}
 
 static void raise_trip(lua_State *L, hc_task *k) {
+  stick(L, tenant_of(L));
   luaL_error(L, "%s limit reached", hc_trip_limit(k->tripped));
+}
+
+static void slice_hook(lua_State *L, lua_Debug *ar);
+
+/* Counting the sample: HC_HOOK_COUNT instructions per call, exactly. */
+static void sample_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  hc_tenant *t = tenant_of(L);
+  hc_task *k = t->current;
+  if (!k) { lua_sethook(L, NULL, 0, 0); return; }
+  if (k->tripped) raise_trip(L, k);
+  k->instructions += HC_HOOK_COUNT;
+  k->sample_count += HC_HOOK_COUNT;
+  if (k->sample_count < HC_SAMPLE_INSTRUCTIONS) return;
+  uint64_t now = hc_now_us();
+  uint64_t took = now > k->sample_us ? now - k->sample_us : 1;
+  /* The rate hook-free code ran at, as this sample shows it. */
+  k->rate = (double)k->sample_count / (double)took * g_hook_factor;
+  k->charged_us = now;   /* the sample itself was counted exactly */
+  lua_sethook(L, NULL, 0, 0);
+  slice_hook(L, NULL);
+}
+
+/* The watchdog's one-shot: charge what ran before, start a sample if none is running, then
+** check the budgets and the slice. */
+static void slice_hook(lua_State *L, lua_Debug *ar) {
+  hc_tenant *t = tenant_of(L);
+  hc_task *k = t->current;
+  lua_sethook(L, NULL, 0, 0);
+  lua_State *call = atomic_load(&t->call_thread);
+  if (call && call != L && lua_gethook(call) == slice_hook) lua_sethook(call, NULL, 0, 0);
+  if (!k) return;
+  if (k->tripped) raise_trip(L, k);
+  uint64_t now = hc_now_us();
+  if (ar) {   /* from the watchdog: charge the stretch before, then count a sample exactly */
+    if (t->sample_abandoned) {
+      /* The last sample never filled: this call runs few instructions (it is mostly in C).
+      ** Its count so far was exact; its rate is what it managed. */
+      uint64_t took = now > k->sample_us ? now - k->sample_us : 1;
+      k->rate = (double)k->sample_count / (double)took * g_hook_factor;
+      k->charged_us = now;
+      t->sample_abandoned = 0;
+    }
+    charge_time(t, k, now);
+    k->sample_us = now;
+    k->sample_count = 0;
+    lua_sethook(L, sample_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
+    /* No rate known yet: decide about the slice once the sample has measured one (its end
+    ** calls back here), so a call never runs on a guessed rate for more than one slice. */
+    if (k->rate <= 0) {
+      if (k->instructions > t->limits.instructions) k->tripped = HC_TRIP_INSTRUCTIONS;
+      else if (now >= k->deadline_us) k->tripped = HC_TRIP_TIME;
+      if (k->tripped) raise_trip(L, k);
+      return;
+    }
+  }
+  if (k->instructions > t->limits.instructions) k->tripped = HC_TRIP_INSTRUCTIONS;
+  else if (now >= k->deadline_us) k->tripped = HC_TRIP_TIME;
+  if (k->tripped) raise_trip(L, k);
+  uint64_t ran = now - atomic_load_explicit(&t->resume_start_us, memory_order_relaxed);
+  if (ran < HC_SLICE_US) return;
+  if (t->can_slice && lua_isyieldable(L)) {
+    t->slice_pending = 1;
+    lua_yield(L, 0);   /* back to the loop; the call goes on at the next turn */
+    return;
+  }
+  if (ran >= HC_HARD_SLICE_US) {
+    k->tripped = HC_TRIP_TIME;
+    stick(L, t);
+    luaL_error(L, "time limit reached (ran %d ms where it could not yield)", (int)(ran / 1000));
+  }
+  /* cannot yield yet: the next tick of the watchdog looks again */
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar) {
@@ -101,6 +238,8 @@ void hc_sandbox_charge(lua_State *L, int64_t n) {
 
 /* {===== the watchdog ===== */
 
+static void sample_hook(lua_State *L, lua_Debug *ar);
+
 static void arm(hc_runtime *rt, uint64_t us) {
   struct itimerspec its = {{0, 0}, {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000}};
   rt->wd_armed = 1;
@@ -119,11 +258,16 @@ static void on_watchdog(int sig, siginfo_t *si, void *uc) {
     } else {
       uint64_t ran = hc_now_us() - atomic_load(&t->resume_start_us);
       if (ran + 1000 >= HC_SLICE_US) {
-        /* The call's own thread too: coroutines it creates from now on inherit the hook. */
+        /* A one-shot on the running thread (and the call's own, in case the running one ends
+        ** before its next instruction); never over a hook that is already there. */
         lua_State *call = atomic_load(&t->call_thread);
-        lua_sethook(L, budget_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
-        if (call && call != L) lua_sethook(call, budget_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
-        rt->wd_armed = 0;
+        lua_Hook h = lua_gethook(L);
+        /* A sample still running after a whole slice (the call is mostly in C) is given up:
+        ** the checks cannot wait for its instructions. */
+        if (h == sample_hook) t->sample_abandoned = 1;
+        if (!h || h == sample_hook) lua_sethook(L, slice_hook, LUA_MASKCOUNT, 1);
+        if (call && call != L && !lua_gethook(call)) lua_sethook(call, slice_hook, LUA_MASKCOUNT, 1);
+        arm(rt, HC_SLICE_US);   /* and again next slice, for as long as it runs */
       } else {
         arm(rt, HC_SLICE_US - ran);
       }
@@ -155,6 +299,7 @@ void hc_sandbox_bind_thread(hc_runtime *rt) {
 }
 
 int hc_sandbox_init(hc_runtime *rt) {
+  hc_sandbox_rate();
   struct sigaction sa, old;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_watchdog;
@@ -175,18 +320,33 @@ void hc_sandbox_free(hc_runtime *rt) {
 
 void hc_sandbox_enter(hc_tenant *t, hc_task *k, lua_State *co) {
   hc_runtime *rt = t->rt;
+  uint64_t now = hc_now_us();
   t->current = k;
   t->can_slice = 1;
   t->slice_pending = 0;
-  atomic_store(&t->resume_start_us, hc_now_us());
+  k->charged_us = now;
+  t->sample_abandoned = 0;
+  /* A sample left over from the last resume starts again (else it would time the wait too);
+  ** a pending slice check is dropped. */
+  lua_Hook h = lua_gethook(co);
+  if (h == sample_hook) {
+    k->sample_us = now;
+    k->sample_count = 0;
+  } else if (h == slice_hook) {
+    lua_sethook(co, NULL, 0, 0);
+  }
+  atomic_store(&t->resume_start_us, now);
   atomic_store(&t->running, co);
   atomic_store(&t->call_thread, co);
   atomic_store(&rt->active, t);
-  if (t->exact_hook || !rt->wd_ok) lua_sethook(co, budget_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
+  if (rt->cfg.metering == HC_METER_OFF) return;
+  if (t->exact_hook || !rt->wd_ok || rt->cfg.metering == HC_METER_ALWAYS)
+    lua_sethook(co, budget_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
   else if (!rt->wd_armed) arm(rt, HC_SLICE_US);
 }
 
 void hc_sandbox_leave(hc_tenant *t) {
+  if (t->current) charge_time(t, t->current, hc_now_us());
   atomic_store(&t->running, NULL);
   atomic_store(&t->call_thread, NULL);
   atomic_store(&t->rt->active, NULL);

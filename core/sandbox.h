@@ -12,6 +12,7 @@
 #define HC_SLICE_US 10000           /* a resume running this long is hooked, then yields */
 #define HC_HARD_SLICE_US 100000     /* a resume that cannot yield is killed past this */
 #define HC_EXACT_INSTRUCTIONS 1000000 /* below this limit, meter every call from its start */
+#define HC_SAMPLE_INSTRUCTIONS 20000  /* counted exactly at each slice, to learn the call's rate */
 
 enum { HC_TRIP_NONE = 0, HC_TRIP_TIME, HC_TRIP_INSTRUCTIONS, HC_TRIP_MEMORY };
 
@@ -32,7 +33,8 @@ void hc_sandbox_end_call(hc_tenant *t, hc_task *k, lua_State *co);
 ** budget is over. For C loops no hook can see (pattern matching, table.move, string.rep). */
 void hc_sandbox_charge(lua_State *L, int64_t n);
 void hc_sandbox_trip(hc_tenant *t, int kind);
-const char *hc_trip_limit(int kind);         /* "time", "instructions", "memory" */
+const char *hc_trip_limit(int kind);
+double hc_sandbox_rate(void);               /* calibrated VM instructions per microsecond */         /* "time", "instructions", "memory" */
 /* Register pcall, xpcall, co_resume, co_close, view, protected_run into the table on top. */
 void hc_sandbox_open(lua_State *L);
 /* Push the table whose keys are the call threads (tenant code may not resume or close them). */

@@ -420,6 +420,9 @@ static int tenant_boot(lua_State *L) {
   t->name = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "tenant");
   if (!t->name) return luaL_error(L, "out of memory");
   lua_pop(L, 1);
+  /* The loader modules were only needed to load: let them go (an idle tenant stays small). */
+  lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &GLUE_CACHE);
   lua_getfield(L, rtab, "limits");
   int li = lua_gettop(L);
   hc_limits *l = &t->limits;
@@ -455,6 +458,7 @@ hc_tenant *hc_tenant_new(hc_runtime *rt, const char *src, size_t len, const char
     return NULL;
   }
   lua_settop(t->L, 0);
+  lua_gc(t->L, LUA_GCCOLLECT);
   t->mem_limit = (size_t)t->limits.memory;
   hc_json_set_encode_limit(t->L, t->mem_limit);
   t->exact_hook = t->limits.instructions < HC_EXACT_INSTRUCTIONS;

@@ -97,8 +97,12 @@ function M.init(cfg)
   end
 
   local tenant = pol.tenant
+  -- Everything the loader modules (policy, registry, openrpc) are needed for is computed now,
+  -- so the runtime can drop them after init: an idle tenant keeps only what calls use.
   local doc = openrpc.document(methods, granted, cfg.version, tenant)
-  local function describe() return openrpc.plain(doc) end
+  local caps = policy.capabilities(pol)
+  caps.granted_methods = setmetatable({ table.unpack(granted) }, host.array)
+  local function describe() return deepcopy(doc, 0) end
 
   local api = sandbox.view({
     sleep = host.sleep,
@@ -150,11 +154,7 @@ function M.init(cfg)
   return {
     dispatch = dispatch,
     describe = describe,
-    capabilities = function()
-      local caps = policy.capabilities(pol)
-      caps.granted_methods = setmetatable({ table.unpack(granted) }, host.array)
-      return caps
-    end,
+    capabilities = function() return deepcopy(caps, 0) end,
     limits = pol.limits,
     tenant = tenant,
   }
