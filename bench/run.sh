@@ -20,7 +20,7 @@ W1_MS=${W1_MS:-1000}
 PING_ROUNDS=${PING_ROUNDS:-5}
 PING_ROUND_MS=${PING_ROUND_MS:-300}
 
-for b in hostcall bench_ping bench_socket bench_sleep; do
+for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox; do
   [ -x "$BUILD/$b" ] || { echo "bench: $BUILD/$b is missing: build first (make bench)" >&2; exit 2; }
 done
 [ -x "$NODE" ] || { echo "bench: node not found (set NODE=...)" >&2; exit 2; }
@@ -43,7 +43,7 @@ trap 'exit 130' INT TERM
 # Run private copies: a rebuild of BUILD_DIR during the run (the tree is shared) must not swap a
 # binary between rounds.
 mkdir "$TMP/bin"
-for b in hostcall bench_ping bench_socket bench_sleep; do cp "$BUILD/$b" "$TMP/bin/$b"; done
+for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox; do cp "$BUILD/$b" "$TMP/bin/$b"; done
 BIN=$TMP/bin
 
 POLICY=$TMP/policy.lua
@@ -183,6 +183,14 @@ done
 SLEEP_MS=$(field sleeps_ms <"$TMP/sleep" | median)
 SLEEP_PING=$(field ping_ms <"$TMP/sleep" | median)
 SLEEP_FIRST=$(field ping_first <"$TMP/sleep" | sort | uniq -c | awk '{ printf "%s%s x%s", sep, $2, $1; sep = ", " }')
+echo
+# }=====
+
+# {===== 5. the tenant sandbox: metering on vs off, idle tenants =====
+echo "-- 5. sandbox metering on a CPU-bound handler, and idle tenants (bench_sandbox)"
+SANDBOX=$("$BIN/bench_sandbox" "${SANDBOX_ROUNDS:-9}" "${SANDBOX_TENANTS:-2000}") ||
+  { echo "bench: bench_sandbox failed" >&2; exit 1; }
+echo "$SANDBOX" | sed -n '2,$p'
 echo
 # }=====
 
