@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 static double now_s(void) {
@@ -22,6 +23,12 @@ static double now_s(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+static const char *NOISY =
+  "return {\n"
+  "  [\"n.spin\"] = { call = function() while true do end end },\n"
+  "  [\"n.hog\"] = { call = function() local t = {} while true do t[#t + 1] = (\"x\"):rep(4096) .. #t end end },\n"
+  "}\n";
 
 static const char *HANDLER =
   "return { [\"b.work\"] = { params = { type = \"object\", properties = { n = { type = \"integer\" } } },\n"
@@ -93,6 +100,77 @@ static void workload(const char *name, hc_runtime *rt[3], int n, int rounds, dou
          " always %+.1f%%\n", "", (ratio[0][rounds / 2] - 1) * 100, (ratio[1][rounds / 2] - 1) * 100);
 }
 
+/* {===== a noisy neighbour: another tenant looping forever or at its memory cap ===== */
+
+typedef struct noisy { hc_runtime *rt; const char *method; volatile int stop; long calls; } noisy;
+
+static void *noisy_main(void *arg) {
+  noisy *n = arg;
+  char req[96];
+  snprintf(req, sizeof req, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\"}", n->method);
+  while (!n->stop) {
+    char *resp;
+    size_t rl;
+    if (hc_call(n->rt, req, strlen(req), &resp, &rl) != 0) break;
+    hc_free(resp);
+    n->calls++;
+  }
+  return NULL;
+}
+
+static double pings_per_s(hc_runtime *rt, double seconds) {
+  const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sys.ping\"}";
+  long calls = 0;
+  double t0 = now_s(), t;
+  do {
+    for (int i = 0; i < 256; i++) {
+      char *resp;
+      size_t rl;
+      hc_call(rt, req, strlen(req), &resp, &rl);
+      hc_free(resp);
+    }
+    calls += 256;
+    t = now_s();
+  } while (t - t0 < seconds);
+  return calls / (t - t0);
+}
+
+static void neighbours(const char *dir, int rounds) {
+  hc_runtime *victim = make(dir, HC_METER_WATCHDOG);
+  const char *dirs[] = {dir, NULL};
+  hc_config cfg;
+  hc_config_init(&cfg);
+  cfg.handler_dirs = dirs;
+  const char *pol = "return { methods = { 'n.*' }, limits = { time_ms = 200, memory = 16 * 1024 * 1024 } }";
+  static const char *what[2] = {"n.spin", "n.hog"};
+  static const char *label[2] = {"looping forever", "at its memory cap"};
+  printf("-- a noisy neighbour tenant (its own runtime, thread and state) vs a tenant's sys.ping\n");
+  for (int w = 0; w < 2; w++) {
+    double alone[16], noisy_r[16], ratio[16];
+    for (int k = 0; k < rounds; k++) {
+      alone[k] = pings_per_s(victim, 0.3);
+      char *err = NULL;
+      noisy n = {hc_runtime_new_string(pol, strlen(pol), "noisy.lua", &cfg, &err), what[w], 0, 0};
+      if (!n.rt) { fprintf(stderr, "bench_sandbox: %s\n", err); exit(1); }
+      pthread_t th;
+      if (pthread_create(&th, NULL, noisy_main, &n) != 0) { perror("pthread_create"); exit(1); }
+      noisy_r[k] = pings_per_s(victim, 0.3);
+      n.stop = 1;
+      pthread_join(th, NULL);
+      hc_runtime_free(n.rt);
+      ratio[k] = noisy_r[k] / alone[k];
+    }
+    qsort(alone, (size_t)rounds, sizeof(double), cmp);
+    qsort(noisy_r, (size_t)rounds, sizeof(double), cmp);
+    qsort(ratio, (size_t)rounds, sizeof(double), cmp);
+    printf("   neighbour %-18s  pings alone %.0f/s, beside it %.0f/s: %+.1f%% (target: no worse than -10%%)\n",
+           label[w], alone[rounds / 2], noisy_r[rounds / 2], (ratio[rounds / 2] - 1) * 100);
+  }
+  hc_runtime_free(victim);
+}
+
+/* }===== */
+
 static long rss_kb(void) {
   FILE *f = fopen("/proc/self/status", "r");
   char line[256];
@@ -114,11 +192,16 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof path, "%s/bench.lua", dir);
   FILE *f = fopen(path, "w");
   if (!f || fputs(HANDLER, f) < 0 || fclose(f) != 0) { perror("handler"); return 1; }
+  char npath[256];
+  snprintf(npath, sizeof npath, "%s/noisy.lua", dir);
+  f = fopen(npath, "w");
+  if (!f || fputs(NOISY, f) < 0 || fclose(f) != 0) { perror("handler"); return 1; }
   hc_runtime *rt[3] = {make(dir, HC_METER_OFF), make(dir, HC_METER_WATCHDOG), make(dir, HC_METER_ALWAYS)};
   printf("-- sandbox metering on a CPU-bound handler (median of %d interleaved rounds)\n", rounds);
   workload("short call (n=20000)", rt, 20000, rounds, 0.25);
   workload("long call (n=2000000)", rt, 2000000, rounds, 0.35);
   for (int m = 0; m < 3; m++) hc_runtime_free(rt[m]);
+  neighbours(dir, rounds > 5 ? 5 : rounds);
 
   /* Idle tenants: a tenant state with the shipped handlers loaded, as many as asked. */
   hc_runtime *host = make(dir, HC_METER_WATCHDOG);
@@ -142,6 +225,7 @@ int main(int argc, char **argv) {
   free(ts);
   hc_runtime_free(host);
   unlink(path);
+  unlink(npath);
   rmdir(dir);
   return 0;
 }
