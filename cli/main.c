@@ -72,6 +72,7 @@ typedef struct opts {
   const char *audit;
   const char *listen;
   int stdio;
+  int resolver;
   char **rest;
   int nrest;
 } opts;
@@ -124,8 +125,9 @@ static void parse(int argc, char **argv, opts *o) {
       case O_LISTEN: o->listen = optarg; break;
       case O_STDIO: o->stdio = 1; break;
       case O_RESOLVER:
-        if (strcmp(optarg, "openat2") != 0 && strcmp(optarg, "walk") != 0)
-          die_usage("--resolver must be openat2 or walk, not \"%s\"", optarg);
+        if (strcmp(optarg, "openat2") == 0) o->resolver = 1;
+        else if (strcmp(optarg, "walk") == 0) o->resolver = 2;
+        else die_usage("--resolver must be openat2 or walk, not \"%s\"", optarg);
         break;
       case O_HELP: print_cmd_help(o->cmd); exit(0);
       case O_VERSION: printf("hostcall %s\n", hc_version()); exit(0);
@@ -150,6 +152,7 @@ static hc_runtime *load(const opts *o, hc_config *cfg) {
   if (!o->policy) die_usage("%s needs --policy FILE", o->cmd);
   cfg->handler_dirs = o->handlers;
   cfg->framing = o->framing;
+  cfg->resolver = o->resolver;
   cfg->log = log_stderr;
   hc_runtime *rt = hc_runtime_new_file(o->policy, cfg, &err);
   if (!rt) {

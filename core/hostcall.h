@@ -57,6 +57,8 @@ typedef struct hc_config {
   void *log_ud;
   int drain_ms;               /* how long hc_stop lets calls in flight finish; default 10000 */
   hc_metering metering;       /* default HC_METER_WATCHDOG */
+  int resolver;               /* 0 auto (openat2, walking where the kernel lacks it), 1 openat2,
+                              ** 2 the manual walk: for tests and old kernels */
 } hc_config;
 
 /* Fill cfg with the defaults (audit_fd = -1, ndjson, drain 10 s). */

@@ -52,6 +52,9 @@ struct hc_tenant {
   volatile sig_atomic_t sample_abandoned;   /* the watchdog gave up an unfinished sample */
   int exact_hook;           /* limits.instructions is small: meter every call from its start */
   int nsessions;
+  void *mounts;             /* fsapi.c: the policy's mounts (hc_mount[]) */
+  size_t nmounts;
+  int64_t nhandles;         /* open handles across the tenant's sessions */
 };
 
 struct hc_task {
@@ -109,6 +112,7 @@ struct hc_session {
   hc_session *prev, *next;  /* the runtime's sessions */
   hc_session *next_dirty;
   int keep_alive;           /* hc_serve_fd still uses it: closing must not free it */
+  struct hc_handle *handles;  /* fsapi.c: this session's open files and directory streams */
 };
 
 struct hc_runtime {

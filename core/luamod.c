@@ -43,6 +43,13 @@ static int l_new(lua_State *L) {
   lua_pop(L, 1);
   if (lua_getfield(L, 1, "audit_fd") == LUA_TNUMBER) cfg.audit_fd = (int)lua_tointeger(L, -1);
   lua_pop(L, 1);
+  if (lua_getfield(L, 1, "resolver") == LUA_TSTRING) {
+    const char *r = lua_tostring(L, -1);
+    if (strcmp(r, "openat2") == 0) cfg.resolver = 1;
+    else if (strcmp(r, "walk") == 0) cfg.resolver = 2;
+    else return luaL_error(L, "hostcall.new: resolver must be \"openat2\" or \"walk\"");
+  }
+  lua_pop(L, 1);
   lrt *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->rt = NULL;
   luaL_setmetatable(L, RT_MT);

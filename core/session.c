@@ -3,6 +3,7 @@
 ** backpressure, batches, cancellation, idle time-out, and closing.
 */
 #include "internal.h"
+#include "fsapi.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -380,6 +381,7 @@ void hc_session_close(hc_session *s) {
   if (s->dead) return;
   hc_runtime *rt = s->rt;
   while (s->tasks) hc_task_discard(s->tasks);
+  hc_fsapi_session_close(s);
   s->dead = 1;
   hc_loop_unwatch(&rt->loop, &s->win);
   hc_loop_unwatch(&rt->loop, &s->wout);

@@ -6,6 +6,7 @@
 #include "embed.h"
 #include "json.h"
 #include "sandbox.h"
+#include "fsapi.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -357,6 +358,7 @@ static int tenant_boot(lua_State *L) {
   set_fn(L, "time", host_time);
   set_fn(L, "clock", host_clock);
   set_fn(L, "set_memory_limit", host_set_memory_limit);
+  hc_fsapi_open(L);
   hc_json_push_null(L);
   lua_setfield(L, -2, "null");
   hc_json_push_array_mt(L);
@@ -469,6 +471,7 @@ hc_tenant *hc_tenant_new(hc_runtime *rt, const char *src, size_t len, const char
 void hc_tenant_free(hc_tenant *t) {
   if (!t) return;
   if (t->L) lua_close(t->L);
+  hc_fsapi_free(t);
   free(t->pool);
   free(t->pool_ref);
   free(t->name);

@@ -4,7 +4,7 @@ return {
   tenant = "demo",
   mounts = {
     ["/input"] = { path = "input", perms = "ro" },
-    ["/output"] = { path = "output", perms = "rw", quota = 16 * 1024 * 1024 },
+    ["/output"] = { path = "output", perms = "rw" },
   },
   methods = { "sys.*", "fs.*", "io.*" },
   limits = { time_ms = 2000, concurrency = 64 },

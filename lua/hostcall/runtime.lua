@@ -79,6 +79,15 @@ function M.init(cfg)
   -- From here on the tenant's own memory limit applies: handler files count against it.
   local mok, merr = pcall(host.set_memory_limit, pol.limits.memory)
   if not mok then return nil, cfg.policy_name .. ": " .. tostring(merr) end
+  -- The mounts go to the core (core/fsapi.c), which resolves every guest path beneath them.
+  local mounts = {}
+  for guest, m in pairs(pol.mounts) do
+    mounts[#mounts + 1] = { guest = guest, path = m.path, perms = m.perms,
+                            ephemeral = m.ephemeral, quota = m.quota }
+  end
+  table.sort(mounts, function(a, b) return a.guest < b.guest end)
+  local sok, serr = pcall(host.set_mounts, mounts)
+  if not sok then return nil, cfg.policy_name .. ": " .. tostring(serr) end
 
   local dirs = {}
   for _, d in ipairs(cfg.handler_dirs) do dirs[#dirs + 1] = d end
@@ -104,14 +113,56 @@ function M.init(cfg)
   caps.granted_methods = setmetatable({ table.unpack(granted) }, host.array)
   local function describe() return deepcopy(doc, 0) end
 
+  -- Core primitives answer nil, ERRNO, message, kind on failure: lift them to error objects.
+  local function lift(f)
+    return function(...)
+      local a, b, c, d = f(...)
+      if a == nil and d then return nil, make_error(d, b, c) end
+      return a, b
+    end
+  end
+  local fs_write, fs_open = lift(host.fs_write), lift(host.fs_open)
+  local fs = sandbox.view({
+    stat = lift(host.fs_stat), read = lift(host.fs_read), list = lift(host.fs_list),
+    write = function(path, data, o)
+      o = o or {}
+      return fs_write(path, data, o.offset, o.append, o.create, o.truncate, o.exclusive)
+    end,
+    mkdir = lift(host.fs_mkdir), remove = lift(host.fs_remove), rename = lift(host.fs_rename),
+    truncate = lift(host.fs_truncate), symlink = lift(host.fs_symlink),
+    readlink = lift(host.fs_readlink), link = lift(host.fs_link), chmod = lift(host.fs_chmod),
+    utimes = lift(host.fs_utimes),
+    open = function(path, mode, o)
+      o = o or {}
+      return fs_open(path, mode, o.create, o.truncate, o.exclusive)
+    end,
+    opendir = lift(host.fs_opendir), readdir = lift(host.fs_readdir),
+  }, "ctx.fs")
+  local io = sandbox.view({
+    read = lift(host.io_read), write = lift(host.io_write), seek = lift(host.io_seek),
+    close = lift(host.io_close), sync = lift(host.io_sync),
+  }, "ctx.io")
+  local base64 = sandbox.view({ encode = host.b64_encode, decode = lift(host.b64_decode) },
+                              "ctx.base64")
+  local limits = {}
+  for k, v in pairs(pol.limits) do limits[k] = v end
+
   local api = sandbox.view({
+    fs = fs,
+    io = io,
+    base64 = base64,
+    limits = sandbox.view(limits, "ctx.limits"),
     sleep = host.sleep,
     exit = host.exit,
     log = host.log,
     now = host.time,
     clock = host.clock,
     null = host.null,
-    array = function(t) return setmetatable(t or {}, host.array) end,
+    array = function(t)
+      if t == nil then return setmetatable({}, host.array) end
+      if host.is_array(t) then return t end
+      return setmetatable(t, host.array)
+    end,
     is_array = host.is_array,
     json = sandbox.view({ encode = host.json_encode, decode = host.json_decode }, "ctx.json"),
     error = make_error,

@@ -1,0 +1,816 @@
+/*
+** fsapi.c: fs.* and io.* primitives for handlers (ctx.fs, ctx.io) and base64 (ctx.base64).
+**
+** A guest path is absolute; the longest mount prefix on a component boundary names the
+** capability and the rest is resolved beneath it (capdir.c). Results follow the contract;
+** failures return nil, ERRNO, message, kind ("os" -32000, "refused" -32001, "limit" -32002) and
+** the glue turns them into error objects. Messages name only what the guest sent.
+** Handles (files and directory streams) live in their session, behind random 64-bit tokens.
+*/
+#include "fsapi.h"
+#include "capdir.h"
+#include "internal.h"
+#include "json.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FS_LIST_MAX 10000          /* entries one page may hold */
+
+typedef struct hc_mount {
+  char *guest;
+  size_t glen;
+  char *host;
+  hc_capdir cap;                   /* opened lazily: an idle tenant holds no fds */
+  int opened;
+} hc_mount;
+
+typedef struct hc_handle {
+  uint64_t token;
+  int fd;
+  DIR *dir;                        /* a directory stream, or NULL for a file */
+  int append, readable, writable;
+  struct hc_handle *next;
+} hc_handle;
+
+static hc_tenant *tenant_of(lua_State *L) {
+  void *ud;
+  lua_getallocf(L, &ud);
+  return ud;
+}
+
+/* {===== failures ===== */
+
+static int fail(lua_State *L, int err, const char *what) {
+  const char *kind = "os", *name;
+  char msg[512];
+  if (err == -HC_EESCAPE) {
+    kind = "refused";
+    name = "EPERM";
+    snprintf(msg, sizeof msg, "%.400s: reaches outside the capability", what);
+  } else if (err == -EROFS) {
+    kind = "refused";
+    name = "EROFS";
+    snprintf(msg, sizeof msg, "%.400s: read-only", what);
+  } else {
+    name = strerrorname_np(-err);
+    if (!name) name = "EIO";
+    snprintf(msg, sizeof msg, "%.400s: %s", what, strerror(-err));
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, name);
+  lua_pushstring(L, msg);
+  lua_pushstring(L, kind);
+  return 4;
+}
+
+static int fail_limit(lua_State *L, const char *limit, const char *msg) {
+  lua_pushnil(L);
+  lua_pushstring(L, limit);
+  lua_pushstring(L, msg);
+  lua_pushliteral(L, "limit");
+  return 4;
+}
+
+/* }===== */
+
+/* {===== mounts ===== */
+
+/* set_mounts({ {guest=, path=, perms=, ephemeral=, quota=}, ... }) */
+static int fs_set_mounts(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+  hc_fsapi_free(t);
+  t->mounts = calloc((size_t)n + 1, sizeof(hc_mount));
+  if (!t->mounts) return luaL_error(L, "out of memory");
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    lua_getfield(L, -1, "guest");
+    lua_getfield(L, -2, "path");
+    lua_getfield(L, -3, "perms");
+    lua_getfield(L, -4, "ephemeral");
+    lua_getfield(L, -5, "quota");
+    if (lua_toboolean(L, -2) || !lua_isnil(L, -1))
+      return luaL_error(L, "mounts[\"%s\"]: ephemeral and quota are not supported yet",
+                        lua_tostring(L, -5));
+    hc_mount *m = &((hc_mount *)t->mounts)[t->nmounts];
+    m->guest = strdup(lua_tostring(L, -5));
+    m->host = strdup(lua_tostring(L, -4));
+    if (!m->guest || !m->host) { free(m->guest); free(m->host); return luaL_error(L, "out of memory"); }
+    m->glen = strlen(m->guest);
+    m->cap.fd = -1;
+    m->cap.ro = strcmp(lua_tostring(L, -3), "ro") == 0;
+    m->cap.resolver = (hc_resolver)t->rt->cfg.resolver;
+    t->nmounts++;
+    lua_pop(L, 6);
+  }
+  return 0;
+}
+
+void hc_fsapi_free(hc_tenant *t) {
+  for (size_t i = 0; i < t->nmounts; i++) {
+    hc_mount *m = &((hc_mount *)t->mounts)[i];
+    if (m->opened) hc_capdir_close(&m->cap);
+    free(m->guest);
+    free(m->host);
+  }
+  free(t->mounts);
+  t->mounts = NULL;
+  t->nmounts = 0;
+}
+
+typedef struct gpath {
+  hc_mount *m;                     /* NULL: the root "/" (lists the mounts) */
+  const char *rel;
+} gpath;
+
+/* Map a guest path to (mount, path beneath it). 0 or -errno. */
+static int resolve_guest(lua_State *L, int idx, gpath *g) {
+  hc_tenant *t = tenant_of(L);
+  size_t len;
+  const char *p = luaL_checklstring(L, idx, &len);
+  if (len == 0) return -ENOENT;
+  int r = hc_capdir_check(p, len);
+  if (r) return r;
+  if (p[0] != '/') return -EINVAL;
+  hc_mount *best = NULL;
+  for (size_t i = 0; i < t->nmounts; i++) {
+    hc_mount *m = &((hc_mount *)t->mounts)[i];
+    if (len >= m->glen && memcmp(p, m->guest, m->glen) == 0 && (p[m->glen] == '/' || p[m->glen] == '\0') &&
+        (!best || m->glen > best->glen))
+      best = m;
+  }
+  size_t k = 0;
+  while (k < len && p[k] == '/') k++;
+  if (!best) {
+    if (k == len) { g->m = NULL; g->rel = ""; return 0; }
+    return -HC_EESCAPE;
+  }
+  if (!best->opened) {
+    r = hc_capdir_open(&best->cap, best->host, best->cap.ro, best->cap.resolver);
+    if (r) return r == -ENOENT ? -ENOENT : r;
+    best->opened = 1;
+  }
+  const char *rel = p + best->glen;
+  while (*rel == '/') rel++;
+  /* a trailing slash after the mount point itself ("/in/") keeps its meaning: the root */
+  g->m = best;
+  g->rel = rel;
+  return 0;
+}
+
+#define GUEST(idx, g) do { int e_ = resolve_guest(L, idx, &(g)); \
+  if (e_) return fail(L, e_, lua_tostring(L, idx)); } while (0)
+#define NOT_ROOT(g, idx) do { if (!(g).m) return fail(L, -HC_EESCAPE, lua_tostring(L, idx)); } while (0)
+
+/* }===== */
+
+/* {===== results ===== */
+
+static const char *type_name(mode_t m) {
+  if (S_ISREG(m)) return "file";
+  if (S_ISDIR(m)) return "dir";
+  if (S_ISLNK(m)) return "symlink";
+  if (S_ISFIFO(m)) return "fifo";
+  if (S_ISSOCK(m)) return "socket";
+  if (S_ISCHR(m)) return "char";
+  return "block";
+}
+
+static lua_Integer ns(struct timespec ts) {
+  return (lua_Integer)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void push_stat(lua_State *L, const struct stat *st) {
+  lua_createtable(L, 0, 7);
+  lua_pushstring(L, type_name(st->st_mode));
+  lua_setfield(L, -2, "type");
+  lua_pushinteger(L, (lua_Integer)st->st_size);
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, (lua_Integer)(st->st_mode & 07777));
+  lua_setfield(L, -2, "mode");
+  lua_pushinteger(L, (lua_Integer)st->st_nlink);
+  lua_setfield(L, -2, "nlink");
+  lua_pushinteger(L, ns(st->st_mtim));
+  lua_setfield(L, -2, "mtime_ns");
+  lua_pushinteger(L, ns(st->st_atim));
+  lua_setfield(L, -2, "atime_ns");
+  lua_pushinteger(L, ns(st->st_ctim));
+  lua_setfield(L, -2, "ctime_ns");
+}
+
+static void push_array(lua_State *L, int n) {
+  lua_createtable(L, n, 0);
+  hc_json_push_array_mt(L);
+  lua_setmetatable(L, -2);
+}
+
+/* }===== */
+
+/* {===== path operations ===== */
+
+static int fs_stat(lua_State *L) {
+  gpath g;
+  GUEST(1, g);
+  int follow = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
+  struct stat st;
+  if (!g.m) {   /* "/": a directory holding the mount points */
+    memset(&st, 0, sizeof st);
+    st.st_mode = S_IFDIR | 0555;
+    st.st_nlink = 2;
+    push_stat(L, &st);
+    return 1;
+  }
+  int r = hc_capdir_stat(&g.m->cap, g.rel, follow, &st);
+  if (r) return fail(L, r, lua_tostring(L, 1));
+  push_stat(L, &st);
+  return 1;
+}
+
+/* Read up to len bytes at off (or sequentially when off < 0) into a Lua string; eof per the
+** contract: regular files by size, anything else by a read of 0 bytes. */
+static int read_into(lua_State *L, int fd, lua_Integer off, lua_Integer len) {
+  hc_tenant *t = tenant_of(L);
+  if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, (size_t)len);
+  size_t got = 0;
+  int zero = 0;
+  while ((lua_Integer)got < len) {
+    ssize_t n = off >= 0 ? pread(fd, p + got, (size_t)len - got, (off_t)(off + (lua_Integer)got))
+                         : read(fd, p + got, (size_t)len - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && got > 0) break;
+      int e = errno;
+      luaL_pushresultsize(&b, 0);
+      lua_pop(L, 1);
+      return fail(L, -e, "read");
+    }
+    if (n == 0) { zero = 1; break; }
+    got += (size_t)n;
+  }
+  luaL_pushresultsize(&b, got);
+  struct stat st;
+  int eof;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    lua_Integer end = off >= 0 ? off + (lua_Integer)got : (lua_Integer)lseek(fd, 0, SEEK_CUR);
+    eof = end >= (lua_Integer)st.st_size;
+  } else {
+    eof = zero && got == 0;
+  }
+  lua_pushboolean(L, eof);
+  return 2;
+}
+
+static int fs_read(lua_State *L) {
+  gpath g;
+  GUEST(1, g);
+  NOT_ROOT(g, 1);
+  lua_Integer off = luaL_optinteger(L, 2, 0), len = luaL_optinteger(L, 3, 65536);
+  if (off < 0 || len < 0) return fail(L, -EINVAL, lua_tostring(L, 1));
+  hc_tenant *t = tenant_of(L);
+  if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
+  int fd = hc_capdir_openat(&g.m->cap, g.rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+  if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }
+  int n = read_into(L, fd, off, len);
+  close(fd);
+  return n;
+}
+
+/* write(path, data, offset, append, create, truncate, exclusive) */
+static int fs_write(lua_State *L) {
+  gpath g;
+  GUEST(1, g);
+  NOT_ROOT(g, 1);
+  size_t n;
+  const char *data = luaL_checklstring(L, 2, &n);
+  int has_off = !lua_isnoneornil(L, 3);
+  lua_Integer off = has_off ? luaL_checkinteger(L, 3) : 0;
+  int append = lua_toboolean(L, 4), create = lua_toboolean(L, 5), trunc = lua_toboolean(L, 6),
+      excl = lua_toboolean(L, 7);
+  if (off < 0) return fail(L, -EINVAL, lua_tostring(L, 1));
+  if (g.m->cap.ro) return fail(L, -EROFS, lua_tostring(L, 1));   /* even open-with-truncate */
+  if (has_off && append) return fail(L, -EINVAL, lua_tostring(L, 1));
+  int flags = O_WRONLY | O_NONBLOCK | O_NOCTTY | (create ? O_CREAT : 0) | (excl ? O_EXCL : 0) |
+              (trunc ? O_TRUNC : 0) | (append ? O_APPEND : 0);
+  int fd = hc_capdir_openat(&g.m->cap, g.rel, flags, 0644);
+  if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
+  size_t done = 0;
+  int err = 0;
+  while (done < n) {
+    ssize_t w = has_off ? pwrite(fd, data + done, n - done, (off_t)(off + (lua_Integer)done))
+                        : write(fd, data + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) { err = -errno; break; }
+    done += (size_t)w;
+  }
+  close(fd);
+  if (err && done == 0) return fail(L, err, lua_tostring(L, 1));
+  lua_pushinteger(L, (lua_Integer)done);
+  return 1;
+}
+
+static int push_entry(lua_State *L, int dirfd, struct dirent *de, int i) {
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, de->d_name);
+  lua_setfield(L, -2, "name");
+  const char *type;
+  switch (de->d_type) {
+    case DT_REG: type = "file"; break;
+    case DT_DIR: type = "dir"; break;
+    case DT_LNK: type = "symlink"; break;
+    case DT_FIFO: type = "fifo"; break;
+    case DT_SOCK: type = "socket"; break;
+    case DT_CHR: type = "char"; break;
+    case DT_BLK: type = "block"; break;
+    default: {
+      struct stat st;
+      type = fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? type_name(st.st_mode) : "file";
+    }
+  }
+  lua_pushstring(L, type);
+  lua_setfield(L, -2, "type");
+  lua_rawseti(L, -2, i);
+  return 0;
+}
+
+/* Read up to limit entries from d into a new array; *more: entries remain. */
+static int read_entries(lua_State *L, DIR *d, lua_Integer limit, int *more, long *resume) {
+  push_array(L, 0);
+  int i = 0;
+  *more = 0;
+  for (;;) {
+    long pos = telldir(d);
+    errno = 0;
+    struct dirent *de = readdir(d);
+    if (!de) { if (errno) return -errno; break; }
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    if (i == limit) { *more = 1; *resume = pos; seekdir(d, pos); break; }
+    push_entry(L, dirfd(d), de, ++i);
+  }
+  return 0;
+}
+
+static int list_root(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  push_array(L, 0);
+  int n = 0;
+  for (size_t i = 0; i < t->nmounts; i++) {
+    const char *gp = ((hc_mount *)t->mounts)[i].guest + 1;
+    size_t k = strcspn(gp, "/");
+    int dup = 0;
+    for (int j = 1; j <= n && !dup; j++) {
+      lua_rawgeti(L, -1, j);
+      lua_getfield(L, -1, "name");
+      dup = strlen(lua_tostring(L, -1)) == k && memcmp(lua_tostring(L, -1), gp, k) == 0;
+      lua_pop(L, 2);
+    }
+    if (dup) continue;
+    lua_createtable(L, 0, 2);
+    lua_pushlstring(L, gp, k);
+    lua_setfield(L, -2, "name");
+    lua_pushliteral(L, "dir");
+    lua_setfield(L, -2, "type");
+    lua_rawseti(L, -2, ++n);
+  }
+  return 1;
+}
+
+/* list(path, cursor, limit) -> entries, next cursor | nil */
+static int fs_list(lua_State *L) {
+  gpath g;
+  GUEST(1, g);
+  if (!g.m) return list_root(L);
+  const char *cursor = luaL_optstring(L, 2, NULL);
+  lua_Integer limit = luaL_optinteger(L, 3, 1000);
+  if (limit < 1 || limit > FS_LIST_MAX) return fail(L, -EINVAL, "limit");
+  long pos = 0;
+  if (cursor) {
+    char *end;
+    errno = 0;
+    pos = strtol(cursor, &end, 10);
+    if (errno || *end || end == cursor || pos < 0) return fail(L, -EINVAL, "cursor");
+  }
+  int fd = hc_capdir_openat(&g.m->cap, g.rel, O_RDONLY | O_DIRECTORY, 0);
+  if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
+  DIR *d = fdopendir(fd);
+  if (!d) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }
+  if (cursor) seekdir(d, pos);
+  int more;
+  long resume = 0;
+  int r = read_entries(L, d, limit, &more, &resume);
+  closedir(d);
+  if (r) return fail(L, r, lua_tostring(L, 1));
+  if (more) lua_pushfstring(L, "%I", (lua_Integer)resume);
+  else lua_pushnil(L);
+  return 2;
+}
+
+static int mkdir_parents(const hc_capdir *c, const char *rel, mode_t mode) {
+  char part[HC_PATH_MAX + 1];
+  size_t len = strlen(rel);
+  for (size_t i = 0; i <= len; i++) {
+    if (i < len && rel[i] != '/') continue;
+    if (i == 0 || rel[i - 1] == '/') continue;
+    memcpy(part, rel, i);
+    part[i] = '\0';
+    int r = hc_capdir_mkdir(c, part, mode);
+    if (r == -EEXIST) {
+      struct stat st;
+      if (hc_capdir_stat(c, part, 1, &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    }
+    if (r && r != -EEXIST) return r;
+    if (r == -EEXIST && i == len) return r;
+  }
+  return 0;
+}
+
+static int fs_mkdir(lua_State *L) {
+  gpath g;
+  GUEST(1, g);
+  NOT_ROOT(g, 1);
+  int parents = lua_toboolean(L, 2);
+  lua_Integer mode = luaL_optinteger(L, 3, 0755);
+  if (mode < 0 || mode > 0777) return fail(L, -EINVAL, "mode");
+  int r = parents ? (g.m->cap.ro ? -EROFS : mkdir_parents(&g.m->cap, g.rel, (mode_t)mode))
+                  : hc_capdir_mkdir(&g.m->cap, g.rel, (mode_t)mode);
+  if (r == -EEXIST && parents) r = 0;
+  if (r) return fail(L, r, lua_tostring(L, 1));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int fs_remove(lua_State *L) {
+  gpath g;
+  GUEST(1, g);
+  NOT_ROOT(g, 1);
+  int r = lua_toboolean(L, 2) ? hc_capdir_remove_all(&g.m->cap, g.rel) : hc_capdir_unlink(&g.m->cap, g.rel);
+  if (r) return fail(L, r, lua_tostring(L, 1));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int fs_rename(lua_State *L) {
+  gpath a, b;
+  GUEST(1, a);
+  GUEST(2, b);
+  NOT_ROOT(a, 1);
+  NOT_ROOT(b, 2);
+  int overwrite = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+  int r = hc_capdir_rename(&a.m->cap, a.rel, &b.m->cap, b.rel, overwrite);
+  if (r) return fail(L, r, lua_tostring(L, 1));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int fs_link(lua_State *L) {
+  gpath a, b;
+  GUEST(1, a);
+  GUEST(2, b);
+  NOT_ROOT(a, 1);
+  NOT_ROOT(b, 2);
+  int r = hc_capdir_link(&a.m->cap, a.rel, &b.m->cap, b.rel);
+  if (r) return fail(L, r, lua_tostring(L, 1));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int fs_truncate(lua_State *L) {
+  gpath g;
+  GUEST(1, g);
+  NOT_ROOT(g, 1);
+  lua_Integer len = luaL_checkinteger(L, 2);
+  int r = hc_capdir_truncate(&g.m->cap, g.rel, (off_t)len);
+  if (r) return fail(L, r, lua_tostring(L, 1));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int fs_symlink(lua_State *L) {
+  size_t tl;
+  const char *target = luaL_checklstring(L, 1, &tl);
+  if (memchr(target, '\0', tl)) return fail(L, -EINVAL, "target");
+  gpath g;
+  GUEST(2, g);
+  NOT_ROOT(g, 2);
+  int r = hc_capdir_symlink(&g.m->cap, target, g.rel);
+  if (r) return fail(L, r, lua_tostring(L, 2));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int fs_readlink(lua_State *L) {
+  gpath g;
+  GUEST(1, g);
+  NOT_ROOT(g, 1);
+  char buf[HC_PATH_MAX + 1];
+  int r = hc_capdir_readlink(&g.m->cap, g.rel, buf, sizeof buf);
+  if (r < 0) return fail(L, r, lua_tostring(L, 1));
+  lua_pushlstring(L, buf, (size_t)r);
+  return 1;
+}
+
+static int fs_chmod(lua_State *L) {
+  gpath g;
+  GUEST(1, g);
+  NOT_ROOT(g, 1);
+  lua_Integer mode = luaL_checkinteger(L, 2);
+  if (mode < 0 || mode > 0777) return fail(L, -EINVAL, "mode");
+  int r = hc_capdir_chmod(&g.m->cap, g.rel, (mode_t)mode);
+  if (r) return fail(L, r, lua_tostring(L, 1));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int fs_utimes(lua_State *L) {
+  gpath g;
+  GUEST(1, g);
+  NOT_ROOT(g, 1);
+  struct timespec ts[2];
+  for (int i = 0; i < 2; i++) {
+    if (lua_isnoneornil(L, 2 + i)) {
+      ts[i].tv_sec = 0;
+      ts[i].tv_nsec = UTIME_OMIT;
+    } else {
+      lua_Integer v = luaL_checkinteger(L, 2 + i);
+      if (v < 0) return fail(L, -EINVAL, "time");
+      ts[i].tv_sec = (time_t)(v / 1000000000);
+      ts[i].tv_nsec = (long)(v % 1000000000);
+    }
+  }
+  int r = hc_capdir_utimes(&g.m->cap, g.rel, ts);
+  if (r) return fail(L, r, lua_tostring(L, 1));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* }===== */
+
+/* {===== handles ===== */
+
+static hc_session *session_of(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  if (!t->current) luaL_error(L, "not inside a call");
+  return t->current->s;
+}
+
+static int push_handle(lua_State *L, hc_session *s, int fd, DIR *d, int append, int rd, int wr) {
+  hc_tenant *t = s->t;
+  if (t->nhandles >= t->limits.handles) {
+    if (d) closedir(d);
+    else close(fd);
+    return fail_limit(L, "handles", "too many open handles (limits.handles)");
+  }
+  hc_handle *h = calloc(1, sizeof *h);
+  uint64_t tok;
+  if (!h || getrandom(&tok, sizeof tok, 0) != sizeof tok) {
+    free(h);
+    if (d) closedir(d);
+    else close(fd);
+    return fail(L, -ENOMEM, "open");
+  }
+  h->token = tok | 1;
+  h->fd = fd;
+  h->dir = d;
+  h->append = append;
+  h->readable = rd;
+  h->writable = wr;
+  h->next = s->handles;
+  s->handles = h;
+  t->nhandles++;
+  char text[24];
+  snprintf(text, sizeof text, "h%016llx", (unsigned long long)h->token);
+  lua_pushstring(L, text);
+  return 1;
+}
+
+static hc_handle **find_handle(lua_State *L, hc_session *s, int idx) {
+  const char *tok = lua_tostring(L, idx);
+  if (!tok || tok[0] != 'h' || strlen(tok) != 17) return NULL;
+  char *end;
+  uint64_t v = strtoull(tok + 1, &end, 16);
+  if (*end) return NULL;
+  for (hc_handle **pp = &s->handles; *pp; pp = &(*pp)->next)
+    if ((*pp)->token == v) return pp;
+  return NULL;
+}
+
+static void handle_close(hc_tenant *t, hc_handle *h) {
+  if (h->dir) closedir(h->dir);
+  else close(h->fd);
+  t->nhandles--;
+  free(h);
+}
+
+void hc_fsapi_session_close(hc_session *s) {
+  while (s->handles) {
+    hc_handle *h = s->handles;
+    s->handles = h->next;
+    handle_close(s->t, h);
+  }
+}
+
+static int fs_open(lua_State *L) {
+  hc_session *s = session_of(L);
+  gpath g;
+  GUEST(1, g);
+  NOT_ROOT(g, 1);
+  const char *mode = luaL_checkstring(L, 2);
+  int flags, rd = 0, wr = 0, append = 0;
+  if (strcmp(mode, "r") == 0) { flags = O_RDONLY; rd = 1; }
+  else if (strcmp(mode, "w") == 0) { flags = O_WRONLY | O_CREAT | O_TRUNC; wr = 1; }
+  else if (strcmp(mode, "a") == 0) { flags = O_WRONLY | O_CREAT | O_APPEND; wr = append = 1; }
+  else if (strcmp(mode, "rw") == 0) { flags = O_RDWR; rd = wr = 1; }
+  else return fail(L, -EINVAL, "mode");
+  if (!lua_isnoneornil(L, 3)) flags = lua_toboolean(L, 3) ? flags | O_CREAT : flags & ~O_CREAT;
+  if (!lua_isnoneornil(L, 4)) flags = lua_toboolean(L, 4) ? flags | O_TRUNC : flags & ~O_TRUNC;
+  if (lua_toboolean(L, 5)) flags |= O_EXCL | O_CREAT;
+  if (g.m->cap.ro && (wr || (flags & (O_CREAT | O_TRUNC)))) return fail(L, -EROFS, lua_tostring(L, 1));
+  int fd = hc_capdir_openat(&g.m->cap, g.rel, flags | O_NONBLOCK | O_NOCTTY, 0644);
+  if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }
+  return push_handle(L, s, fd, NULL, append, rd, wr);
+}
+
+static int fs_opendir(lua_State *L) {
+  hc_session *s = session_of(L);
+  gpath g;
+  GUEST(1, g);
+  NOT_ROOT(g, 1);
+  int fd = hc_capdir_openat(&g.m->cap, g.rel, O_RDONLY | O_DIRECTORY, 0);
+  if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
+  DIR *d = fdopendir(fd);
+  if (!d) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }
+  return push_handle(L, s, -1, d, 0, 0, 0);
+}
+
+#define HANDLE(h, idx) \
+  hc_handle **hp_ = find_handle(L, session_of(L), idx); \
+  if (!hp_) return fail(L, -EBADF, "handle"); \
+  hc_handle *h = *hp_
+
+static int fs_readdir(lua_State *L) {
+  HANDLE(h, 1);
+  if (!h->dir) return fail(L, -ENOTDIR, "handle");
+  lua_Integer limit = luaL_optinteger(L, 2, 1000);
+  if (limit < 1 || limit > FS_LIST_MAX) return fail(L, -EINVAL, "limit");
+  int more;
+  long resume;
+  int r = read_entries(L, h->dir, limit, &more, &resume);
+  if (r) return fail(L, r, "readdir");
+  lua_pushboolean(L, !more);
+  return 2;
+}
+
+static int io_read(lua_State *L) {
+  HANDLE(h, 1);
+  if (h->dir || !h->readable) return fail(L, -EBADF, "handle");
+  lua_Integer len = luaL_optinteger(L, 2, 65536);
+  lua_Integer off = lua_isnoneornil(L, 3) ? -1 : luaL_checkinteger(L, 3);
+  if (len < 0 || (off < 0 && !lua_isnoneornil(L, 3))) return fail(L, -EINVAL, "read");
+  return read_into(L, h->fd, off, len);
+}
+
+static int io_write(lua_State *L) {
+  HANDLE(h, 1);
+  if (h->dir || !h->writable) return fail(L, -EBADF, "handle");
+  size_t n;
+  const char *data = luaL_checklstring(L, 2, &n);
+  int has_off = !lua_isnoneornil(L, 3);
+  lua_Integer off = has_off ? luaL_checkinteger(L, 3) : 0;
+  if (has_off && (h->append || off < 0)) return fail(L, -EINVAL, "offset");
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = has_off ? pwrite(h->fd, data + done, n - done, (off_t)(off + (lua_Integer)done))
+                        : write(h->fd, data + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) { if (done) break; return fail(L, -errno, "write"); }
+    done += (size_t)w;
+  }
+  lua_pushinteger(L, (lua_Integer)done);
+  return 1;
+}
+
+static int io_seek(lua_State *L) {
+  HANDLE(h, 1);
+  if (h->dir) return fail(L, -EBADF, "handle");
+  lua_Integer off = luaL_checkinteger(L, 2);
+  const char *wh = luaL_checkstring(L, 3);
+  int w = strcmp(wh, "set") == 0 ? SEEK_SET : strcmp(wh, "cur") == 0 ? SEEK_CUR
+        : strcmp(wh, "end") == 0 ? SEEK_END : -1;
+  if (w < 0) return fail(L, -EINVAL, "whence");
+  off_t r = lseek(h->fd, (off_t)off, w);
+  if (r < 0) return fail(L, -errno, "seek");
+  lua_pushinteger(L, (lua_Integer)r);
+  return 1;
+}
+
+static int io_close(lua_State *L) {
+  hc_session *s = session_of(L);
+  HANDLE(h, 1);
+  *hp_ = h->next;
+  handle_close(s->t, h);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int io_sync(lua_State *L) {
+  HANDLE(h, 1);
+  if (h->dir) return fail(L, -EBADF, "handle");
+  if (fsync(h->fd) != 0) return fail(L, -errno, "sync");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* }===== */
+
+/* {===== base64 (standard alphabet, padded) ===== */
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int b64_encode(lua_State *L) {
+  size_t n;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  char *o = luaL_buffinitsize(L, &b, (n + 2) / 3 * 4);
+  size_t k = 0, i = 0;
+  for (; i + 2 < n; i += 3) {
+    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
+    o[k++] = B64[v >> 18];
+    o[k++] = B64[(v >> 12) & 63];
+    o[k++] = B64[(v >> 6) & 63];
+    o[k++] = B64[v & 63];
+  }
+  if (i < n) {
+    unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0);
+    o[k++] = B64[v >> 18];
+    o[k++] = B64[(v >> 12) & 63];
+    o[k++] = i + 1 < n ? B64[(v >> 6) & 63] : '=';
+    o[k++] = '=';
+  }
+  luaL_pushresultsize(&b, k);
+  return 1;
+}
+
+static int b64_decode(lua_State *L) {
+  static signed char rev[256];
+  static int ready;
+  if (!ready) {
+    memset(rev, -1, sizeof rev);
+    for (int i = 0; i < 64; i++) rev[(unsigned char)B64[i]] = (signed char)i;
+    ready = 1;
+  }
+  size_t n;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  if (n % 4) goto bad;
+  luaL_Buffer b;
+  char *o = luaL_buffinitsize(L, &b, n / 4 * 3);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i += 4) {
+    int pad = (s[i + 3] == '=') + (s[i + 2] == '=' && s[i + 3] == '=');
+    if (pad && i + 4 != n) { luaL_pushresultsize(&b, 0); lua_pop(L, 1); goto bad; }
+    int a = rev[s[i]], c = rev[s[i + 1]], d = pad >= 2 ? 0 : rev[s[i + 2]], e = pad >= 1 ? 0 : rev[s[i + 3]];
+    if ((a | c | d | e) < 0) { luaL_pushresultsize(&b, 0); lua_pop(L, 1); goto bad; }
+    unsigned v = (unsigned)a << 18 | (unsigned)c << 12 | (unsigned)d << 6 | (unsigned)e;
+    o[k++] = (char)(v >> 16);
+    if (pad < 2) o[k++] = (char)(v >> 8);
+    if (pad < 1) o[k++] = (char)v;
+  }
+  luaL_pushresultsize(&b, k);
+  return 1;
+bad:
+  lua_pushnil(L);
+  lua_pushliteral(L, "data");
+  lua_pushliteral(L, "data is not valid padded base64");
+  lua_pushliteral(L, "params");
+  return 4;
+}
+
+/* }===== */
+
+void hc_fsapi_open(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"set_mounts", fs_set_mounts},
+    {"fs_stat", fs_stat}, {"fs_read", fs_read}, {"fs_write", fs_write}, {"fs_list", fs_list},
+    {"fs_mkdir", fs_mkdir}, {"fs_remove", fs_remove}, {"fs_rename", fs_rename},
+    {"fs_truncate", fs_truncate}, {"fs_symlink", fs_symlink}, {"fs_readlink", fs_readlink},
+    {"fs_link", fs_link}, {"fs_chmod", fs_chmod}, {"fs_utimes", fs_utimes},
+    {"fs_open", fs_open}, {"fs_opendir", fs_opendir}, {"fs_readdir", fs_readdir},
+    {"io_read", io_read}, {"io_write", io_write}, {"io_seek", io_seek}, {"io_close", io_close},
+    {"io_sync", io_sync}, {"b64_encode", b64_encode}, {"b64_decode", b64_decode},
+    {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+}

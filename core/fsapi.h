@@ -1,0 +1,18 @@
+/*
+** fsapi.h: the filesystem and stream host functions tenant handlers reach through ctx.fs,
+** ctx.io and ctx.base64: guest paths -> the tenant's mounts -> one capability resolver.
+*/
+#ifndef HC_FSAPI_H
+#define HC_FSAPI_H
+
+#include <lua.h>
+
+typedef struct hc_tenant hc_tenant;
+typedef struct hc_session hc_session;
+
+/* Register fs_*, io_*, b64_* and set_mounts into the table on top of the stack. */
+void hc_fsapi_open(lua_State *L);
+void hc_fsapi_free(hc_tenant *t);                   /* the tenant's mounts */
+void hc_fsapi_session_close(hc_session *s);         /* close the session's handles */
+
+#endif
