@@ -108,10 +108,16 @@ function M.init(cfg)
   local tenant = pol.tenant
   -- Everything the loader modules (policy, registry, openrpc) are needed for is computed now,
   -- so the runtime can drop them after init: an idle tenant keeps only what calls use.
-  local doc = openrpc.document(methods, granted, cfg.version, tenant)
+  -- Kept as JSON text, not tables: an idle tenant holds a few KiB instead of the whole tree.
+  local doc = assert(host.json_encode(openrpc.document(methods, granted, cfg.version, tenant)))
   local caps = policy.capabilities(pol)
   caps.granted_methods = setmetatable({ table.unpack(granted) }, host.array)
-  local function describe() return deepcopy(doc, 0) end
+  caps = assert(host.json_encode(caps))
+  for _, m in pairs(methods) do   -- only the describe document needed these
+    rawset(m, "params", nil)
+    rawset(m, "doc", nil)
+  end
+  local function describe() return host.json_decode(doc) end
 
   -- Core primitives answer nil, ERRNO, message, kind on failure: lift them to error objects.
   local function lift(f)
@@ -205,7 +211,7 @@ function M.init(cfg)
   return {
     dispatch = dispatch,
     describe = describe,
-    capabilities = function() return deepcopy(caps, 0) end,
+    capabilities = function() return host.json_decode(caps) end,
     limits = pol.limits,
     tenant = tenant,
   }
