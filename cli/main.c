@@ -389,6 +389,16 @@ static int cmd_demo(opts *o) {
             "{\"jsonrpc\":\"2.0\",\"id\":\"b\",\"method\":\"sys.sleep\",\"params\":{\"ms\":300}},"
             "{\"jsonrpc\":\"2.0\",\"id\":\"c\",\"method\":\"sys.sleep\",\"params\":{\"ms\":300}},"
             "{\"jsonrpc\":\"2.0\",\"id\":\"d\",\"method\":\"sys.ping\"}]");
+  demo_step(rt, a, "The guest's filesystem: only the policy's mounts exist",
+            "{\"jsonrpc\":\"2.0\",\"id\":20,\"method\":\"fs.list\",\"params\":{\"path\":\"/\"}}");
+  demo_step(rt, a, "Read a file from the read-only mount, as text",
+            "{\"jsonrpc\":\"2.0\",\"id\":21,\"method\":\"fs.read\",\"params\":{\"path\":\"/input/hello.txt\",\"encoding\":\"utf8\"}}");
+  demo_step(rt, a, "Write a file into the writable mount (bytes travel as base64)",
+            "{\"jsonrpc\":\"2.0\",\"id\":22,\"method\":\"fs.write\",\"params\":{\"path\":\"/output/note.txt\",\"data\":\"aGVsbG8sIGhvc3QK\"}}");
+  demo_step(rt, a, "Writing through the read-only mount is refused (-32001 EROFS)",
+            "{\"jsonrpc\":\"2.0\",\"id\":23,\"method\":\"fs.write\",\"params\":{\"path\":\"/input/hello.txt\",\"data\":\"\"}}");
+  demo_step(rt, a, "Escaping the mount is refused, whatever the path says (-32001 EPERM)",
+            "{\"jsonrpc\":\"2.0\",\"id\":24,\"method\":\"fs.read\",\"params\":{\"path\":\"/input/../../../etc/passwd\"}}");
   demo_step(rt, a, "Refused by the policy's authorize hook (-32001 EACCES)",
             "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"sys.sleep\",\"params\":{\"ms\":5000}}");
   demo_step(rt, a, "Params checked against the method's schema before anything runs (-32602)",
