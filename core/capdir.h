@@ -26,6 +26,7 @@ typedef struct hc_capdir {
   int fd;                        /* O_PATH | O_DIRECTORY of the mount's root */
   int ro;
   hc_resolver resolver;
+  char name[64];                 /* a session directory's name under its mount (ephemeral) */
 } hc_capdir;
 
 /* Open the root of a capability directory. 0 or -errno. */

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #define FS_LIST_MAX 10000          /* entries one page may hold */
@@ -31,7 +32,11 @@ typedef struct hc_mount {
   char *host;
   hc_capdir cap;                   /* opened lazily: an idle tenant holds no fds */
   int opened;
+  int ephemeral;                   /* each session works in a fresh subdirectory of it */
+  size_t index;
 } hc_mount;
+
+#define EPH_PREFIX ".hc-session-"   /* + pid-session-random: per-session dirs of ephemeral mounts */
 
 typedef struct hc_handle {
   uint64_t token;
@@ -84,6 +89,23 @@ static int fail_limit(lua_State *L, const char *limit, const char *msg) {
 
 /* {===== mounts ===== */
 
+/* Session directories left by a runtime that died: removed at start. A directory whose
+** process is still alive belongs to another runtime sharing the mount, and stays. */
+static void remove_leftovers(const hc_capdir *root) {
+  int fd = openat(root->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  DIR *d = fdopendir(fd);
+  if (!d) { close(fd); return; }
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (strncmp(de->d_name, EPH_PREFIX, strlen(EPH_PREFIX)) != 0) continue;
+    long pid = strtol(de->d_name + strlen(EPH_PREFIX), NULL, 10);
+    if (pid > 0 && (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
+    hc_capdir_remove_all(root, de->d_name);
+  }
+  closedir(d);
+}
+
 /* set_mounts({ {guest=, path=, perms=, ephemeral=, quota=}, ... }) */
 static int fs_set_mounts(lua_State *L) {
   hc_tenant *t = tenant_of(L);
@@ -99,9 +121,10 @@ static int fs_set_mounts(lua_State *L) {
     lua_getfield(L, -3, "perms");
     lua_getfield(L, -4, "ephemeral");
     lua_getfield(L, -5, "quota");
-    if (lua_toboolean(L, -2) || !lua_isnil(L, -1))
-      return luaL_error(L, "mounts[\"%s\"]: ephemeral and quota are not supported yet",
-                        lua_tostring(L, -5));
+    if (!lua_isnil(L, -1))
+      return luaL_error(L, "mounts[\"%s\"].quota: not supported yet", lua_tostring(L, -5));
+    if (lua_toboolean(L, -2) && strcmp(lua_tostring(L, -3), "rw") != 0)
+      return luaL_error(L, "mounts[\"%s\"].ephemeral: needs perms = \"rw\"", lua_tostring(L, -5));
     hc_mount *m = &((hc_mount *)t->mounts)[t->nmounts];
     m->guest = strdup(lua_tostring(L, -5));
     m->host = strdup(lua_tostring(L, -4));
@@ -110,8 +133,16 @@ static int fs_set_mounts(lua_State *L) {
     m->cap.fd = -1;
     m->cap.ro = strcmp(lua_tostring(L, -3), "ro") == 0;
     m->cap.resolver = (hc_resolver)t->rt->cfg.resolver;
+    m->ephemeral = lua_toboolean(L, -2);
+    m->index = t->nmounts;
     t->nmounts++;
     lua_pop(L, 6);
+    if (m->ephemeral) {
+      int r = hc_capdir_open(&m->cap, m->host, 0, m->cap.resolver);
+      if (r) return luaL_error(L, "mounts[\"%s\"]: %s", m->guest, strerrorname_np(-r));
+      m->opened = 1;
+      remove_leftovers(&m->cap);
+    }
   }
   return 0;
 }
@@ -130,8 +161,35 @@ void hc_fsapi_free(hc_tenant *t) {
 
 typedef struct gpath {
   hc_mount *m;                     /* NULL: the root "/" (lists the mounts) */
+  hc_capdir *cap;                  /* the mount's, or this session's directory of an ephemeral one */
   const char *rel;
 } gpath;
+
+/* This session's own directory of an ephemeral mount, made at first use. */
+static int session_dir(hc_tenant *t, hc_mount *m, hc_capdir **out) {
+  if (!t->current) return -EPERM;
+  hc_session *s = t->current->s;
+  if (!s->eph) {
+    s->eph = calloc(t->nmounts, sizeof(hc_capdir));
+    if (!s->eph) return -ENOMEM;
+    s->neph = t->nmounts;
+    for (size_t i = 0; i < t->nmounts; i++) ((hc_capdir *)s->eph)[i].fd = -1;
+  }
+  hc_capdir *c = &((hc_capdir *)s->eph)[m->index];
+  if (c->fd < 0) {
+    uint32_t rnd;
+    if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd) return -EIO;
+    snprintf(c->name, sizeof c->name, EPH_PREFIX "%ld-%llu-%08x", (long)getpid(),
+             (unsigned long long)s->id, rnd);
+    if (mkdirat(m->cap.fd, c->name, 0700) != 0) return -errno;
+    c->fd = openat(m->cap.fd, c->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (c->fd < 0) return -errno;
+    c->ro = 0;
+    c->resolver = m->cap.resolver;
+  }
+  *out = c;
+  return 0;
+}
 
 /* Map a guest path to (mount, path beneath it). 0 or -errno. */
 static int resolve_guest(lua_State *L, int idx, gpath *g) {
@@ -152,7 +210,7 @@ static int resolve_guest(lua_State *L, int idx, gpath *g) {
   size_t k = 0;
   while (k < len && p[k] == '/') k++;
   if (!best) {
-    if (k == len) { g->m = NULL; g->rel = ""; return 0; }
+    if (k == len) { g->m = NULL; g->cap = NULL; g->rel = ""; return 0; }
     return -HC_EESCAPE;
   }
   if (!best->opened) {
@@ -164,7 +222,9 @@ static int resolve_guest(lua_State *L, int idx, gpath *g) {
   while (*rel == '/') rel++;
   /* a trailing slash after the mount point itself ("/in/") keeps its meaning: the root */
   g->m = best;
+  g->cap = &best->cap;
   g->rel = rel;
+  if (best->ephemeral && (r = session_dir(tenant_of(L), best, &g->cap)) != 0) return r;
   return 0;
 }
 
@@ -230,7 +290,7 @@ static int fs_stat(lua_State *L) {
     push_stat(L, &st);
     return 1;
   }
-  int r = hc_capdir_stat(&g.m->cap, g.rel, follow, &st);
+  int r = hc_capdir_stat(g.cap, g.rel, follow, &st);
   if (r) return fail(L, r, lua_tostring(L, 1));
   push_stat(L, &st);
   return 1;
@@ -280,7 +340,7 @@ static int fs_read(lua_State *L) {
   if (off < 0 || len < 0) return fail(L, -EINVAL, lua_tostring(L, 1));
   hc_tenant *t = tenant_of(L);
   if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
-  int fd = hc_capdir_openat(&g.m->cap, g.rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+  int fd = hc_capdir_openat(g.cap, g.rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
   struct stat st;
   if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }
@@ -301,11 +361,11 @@ static int fs_write(lua_State *L) {
   int append = lua_toboolean(L, 4), create = lua_toboolean(L, 5), trunc = lua_toboolean(L, 6),
       excl = lua_toboolean(L, 7);
   if (off < 0) return fail(L, -EINVAL, lua_tostring(L, 1));
-  if (g.m->cap.ro) return fail(L, -EROFS, lua_tostring(L, 1));   /* even open-with-truncate */
+  if (g.cap->ro) return fail(L, -EROFS, lua_tostring(L, 1));   /* even open-with-truncate */
   if (has_off && append) return fail(L, -EINVAL, lua_tostring(L, 1));
   int flags = O_WRONLY | O_NONBLOCK | O_NOCTTY | (create ? O_CREAT : 0) | (excl ? O_EXCL : 0) |
               (trunc ? O_TRUNC : 0) | (append ? O_APPEND : 0);
-  int fd = hc_capdir_openat(&g.m->cap, g.rel, flags, 0644);
+  int fd = hc_capdir_openat(g.cap, g.rel, flags, 0644);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
   size_t done = 0;
   int err = 0;
@@ -403,7 +463,7 @@ static int fs_list(lua_State *L) {
     pos = strtol(cursor, &end, 10);
     if (errno || *end || end == cursor || pos < 0) return fail(L, -EINVAL, "cursor");
   }
-  int fd = hc_capdir_openat(&g.m->cap, g.rel, O_RDONLY | O_DIRECTORY, 0);
+  int fd = hc_capdir_openat(g.cap, g.rel, O_RDONLY | O_DIRECTORY, 0);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
   DIR *d = fdopendir(fd);
   if (!d) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }
@@ -444,8 +504,8 @@ static int fs_mkdir(lua_State *L) {
   int parents = lua_toboolean(L, 2);
   lua_Integer mode = luaL_optinteger(L, 3, 0755);
   if (mode < 0 || mode > 0777) return fail(L, -EINVAL, "mode");
-  int r = parents ? (g.m->cap.ro ? -EROFS : mkdir_parents(&g.m->cap, g.rel, (mode_t)mode))
-                  : hc_capdir_mkdir(&g.m->cap, g.rel, (mode_t)mode);
+  int r = parents ? (g.cap->ro ? -EROFS : mkdir_parents(g.cap, g.rel, (mode_t)mode))
+                  : hc_capdir_mkdir(g.cap, g.rel, (mode_t)mode);
   if (r == -EEXIST && parents) r = 0;
   if (r) return fail(L, r, lua_tostring(L, 1));
   lua_pushboolean(L, 1);
@@ -456,7 +516,7 @@ static int fs_remove(lua_State *L) {
   gpath g;
   GUEST(1, g);
   NOT_ROOT(g, 1);
-  int r = lua_toboolean(L, 2) ? hc_capdir_remove_all(&g.m->cap, g.rel) : hc_capdir_unlink(&g.m->cap, g.rel);
+  int r = lua_toboolean(L, 2) ? hc_capdir_remove_all(g.cap, g.rel) : hc_capdir_unlink(g.cap, g.rel);
   if (r) return fail(L, r, lua_tostring(L, 1));
   lua_pushboolean(L, 1);
   return 1;
@@ -469,7 +529,7 @@ static int fs_rename(lua_State *L) {
   NOT_ROOT(a, 1);
   NOT_ROOT(b, 2);
   int overwrite = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
-  int r = hc_capdir_rename(&a.m->cap, a.rel, &b.m->cap, b.rel, overwrite);
+  int r = hc_capdir_rename(a.cap, a.rel, b.cap, b.rel, overwrite);
   if (r) return fail(L, r, lua_tostring(L, 1));
   lua_pushboolean(L, 1);
   return 1;
@@ -481,7 +541,7 @@ static int fs_link(lua_State *L) {
   GUEST(2, b);
   NOT_ROOT(a, 1);
   NOT_ROOT(b, 2);
-  int r = hc_capdir_link(&a.m->cap, a.rel, &b.m->cap, b.rel);
+  int r = hc_capdir_link(a.cap, a.rel, b.cap, b.rel);
   if (r) return fail(L, r, lua_tostring(L, 1));
   lua_pushboolean(L, 1);
   return 1;
@@ -492,7 +552,7 @@ static int fs_truncate(lua_State *L) {
   GUEST(1, g);
   NOT_ROOT(g, 1);
   lua_Integer len = luaL_checkinteger(L, 2);
-  int r = hc_capdir_truncate(&g.m->cap, g.rel, (off_t)len);
+  int r = hc_capdir_truncate(g.cap, g.rel, (off_t)len);
   if (r) return fail(L, r, lua_tostring(L, 1));
   lua_pushboolean(L, 1);
   return 1;
@@ -505,7 +565,7 @@ static int fs_symlink(lua_State *L) {
   gpath g;
   GUEST(2, g);
   NOT_ROOT(g, 2);
-  int r = hc_capdir_symlink(&g.m->cap, target, g.rel);
+  int r = hc_capdir_symlink(g.cap, target, g.rel);
   if (r) return fail(L, r, lua_tostring(L, 2));
   lua_pushboolean(L, 1);
   return 1;
@@ -516,7 +576,7 @@ static int fs_readlink(lua_State *L) {
   GUEST(1, g);
   NOT_ROOT(g, 1);
   char buf[HC_PATH_MAX + 1];
-  int r = hc_capdir_readlink(&g.m->cap, g.rel, buf, sizeof buf);
+  int r = hc_capdir_readlink(g.cap, g.rel, buf, sizeof buf);
   if (r < 0) return fail(L, r, lua_tostring(L, 1));
   lua_pushlstring(L, buf, (size_t)r);
   return 1;
@@ -528,7 +588,7 @@ static int fs_chmod(lua_State *L) {
   NOT_ROOT(g, 1);
   lua_Integer mode = luaL_checkinteger(L, 2);
   if (mode < 0 || mode > 0777) return fail(L, -EINVAL, "mode");
-  int r = hc_capdir_chmod(&g.m->cap, g.rel, (mode_t)mode);
+  int r = hc_capdir_chmod(g.cap, g.rel, (mode_t)mode);
   if (r) return fail(L, r, lua_tostring(L, 1));
   lua_pushboolean(L, 1);
   return 1;
@@ -550,7 +610,7 @@ static int fs_utimes(lua_State *L) {
       ts[i].tv_nsec = (long)(v % 1000000000);
     }
   }
-  int r = hc_capdir_utimes(&g.m->cap, g.rel, ts);
+  int r = hc_capdir_utimes(g.cap, g.rel, ts);
   if (r) return fail(L, r, lua_tostring(L, 1));
   lua_pushboolean(L, 1);
   return 1;
@@ -620,6 +680,16 @@ void hc_fsapi_session_close(hc_session *s) {
     s->handles = h->next;
     handle_close(s->t, h);
   }
+  /* An ephemeral mount's session directory goes with the session. */
+  for (size_t i = 0; s->eph && i < s->neph && i < s->t->nmounts; i++) {
+    hc_capdir *c = &((hc_capdir *)s->eph)[i];
+    if (c->fd < 0) continue;
+    hc_capdir_close(c);
+    hc_capdir_remove_all(&((hc_mount *)s->t->mounts)[i].cap, c->name);
+  }
+  free(s->eph);
+  s->eph = NULL;
+  s->neph = 0;
 }
 
 static int fs_open(lua_State *L) {
@@ -637,8 +707,8 @@ static int fs_open(lua_State *L) {
   if (!lua_isnoneornil(L, 3)) flags = lua_toboolean(L, 3) ? flags | O_CREAT : flags & ~O_CREAT;
   if (!lua_isnoneornil(L, 4)) flags = lua_toboolean(L, 4) ? flags | O_TRUNC : flags & ~O_TRUNC;
   if (lua_toboolean(L, 5)) flags |= O_EXCL | O_CREAT;
-  if (g.m->cap.ro && (wr || (flags & (O_CREAT | O_TRUNC)))) return fail(L, -EROFS, lua_tostring(L, 1));
-  int fd = hc_capdir_openat(&g.m->cap, g.rel, flags | O_NONBLOCK | O_NOCTTY, 0644);
+  if (g.cap->ro && (wr || (flags & (O_CREAT | O_TRUNC)))) return fail(L, -EROFS, lua_tostring(L, 1));
+  int fd = hc_capdir_openat(g.cap, g.rel, flags | O_NONBLOCK | O_NOCTTY, 0644);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
   struct stat st;
   if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }
@@ -650,7 +720,7 @@ static int fs_opendir(lua_State *L) {
   gpath g;
   GUEST(1, g);
   NOT_ROOT(g, 1);
-  int fd = hc_capdir_openat(&g.m->cap, g.rel, O_RDONLY | O_DIRECTORY, 0);
+  int fd = hc_capdir_openat(g.cap, g.rel, O_RDONLY | O_DIRECTORY, 0);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
   DIR *d = fdopendir(fd);
   if (!d) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }

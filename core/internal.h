@@ -113,6 +113,8 @@ struct hc_session {
   hc_session *next_dirty;
   int keep_alive;           /* hc_serve_fd still uses it: closing must not free it */
   struct hc_handle *handles;  /* fsapi.c: this session's open files and directory streams */
+  void *eph;                /* fsapi.c: this session's directories of ephemeral mounts */
+  size_t neph;
 };
 
 struct hc_runtime {
