@@ -20,7 +20,7 @@ W1_MS=${W1_MS:-1000}
 PING_ROUNDS=${PING_ROUNDS:-5}
 PING_ROUND_MS=${PING_ROUND_MS:-300}
 
-for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox; do
+for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox bench_fs; do
   [ -x "$BUILD/$b" ] || { echo "bench: $BUILD/$b is missing: build first (make bench)" >&2; exit 2; }
 done
 [ -x "$NODE" ] || { echo "bench: node not found (set NODE=...)" >&2; exit 2; }
@@ -43,7 +43,7 @@ trap 'exit 130' INT TERM
 # Run private copies: a rebuild of BUILD_DIR during the run (the tree is shared) must not swap a
 # binary between rounds.
 mkdir "$TMP/bin"
-for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox; do cp "$BUILD/$b" "$TMP/bin/$b"; done
+for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox bench_fs; do cp "$BUILD/$b" "$TMP/bin/$b"; done
 BIN=$TMP/bin
 
 POLICY=$TMP/policy.lua
@@ -191,6 +191,11 @@ echo "-- 5. sandbox metering on a CPU-bound handler, and idle tenants (bench_san
 SANDBOX=$("$BIN/bench_sandbox" "${SANDBOX_ROUNDS:-9}" "${SANDBOX_TENANTS:-2000}") ||
   { echo "bench: bench_sandbox failed" >&2; exit 1; }
 echo "$SANDBOX" | sed -n '2,$p'
+echo
+# }=====
+
+# {===== 6. the filesystem through the C API vs the raw syscall loop =====
+"$BIN/bench_fs" "${FS_ROUNDS:-5}" || { echo "bench: bench_fs failed" >&2; exit 1; }
 echo
 # }=====
 

@@ -13,6 +13,7 @@
 #include "json.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
@@ -298,7 +299,7 @@ static int fs_stat(lua_State *L) {
 
 /* Read up to len bytes at off (or sequentially when off < 0) into a Lua string; eof per the
 ** contract: regular files by size, anything else by a read of 0 bytes. */
-static int read_into(lua_State *L, int fd, lua_Integer off, lua_Integer len) {
+static int read_into(lua_State *L, int fd, lua_Integer off, lua_Integer len, const struct stat *known) {
   hc_tenant *t = tenant_of(L);
   if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
   luaL_Buffer b;
@@ -322,7 +323,10 @@ static int read_into(lua_State *L, int fd, lua_Integer off, lua_Integer len) {
   luaL_pushresultsize(&b, got);
   struct stat st;
   int eof;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+  /* A regular file opened by path was stat'ed just before the read; a size change in between
+  ** only moves eof, which is a snapshot anyway. */
+  if (known) st = *known;
+  if ((known || fstat(fd, &st) == 0) && S_ISREG(st.st_mode)) {
     lua_Integer end = off >= 0 ? off + (lua_Integer)got : (lua_Integer)lseek(fd, 0, SEEK_CUR);
     eof = end >= (lua_Integer)st.st_size;
   } else {
@@ -343,8 +347,9 @@ static int fs_read(lua_State *L) {
   int fd = hc_capdir_openat(g.cap, g.rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
   struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }
-  int n = read_into(L, fd, off, len);
+  if (fstat(fd, &st) != 0) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }
+  if (S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }
+  int n = read_into(L, fd, off, len, &st);
   close(fd);
   return n;
 }
@@ -751,7 +756,7 @@ static int io_read(lua_State *L) {
   lua_Integer len = luaL_optinteger(L, 2, 65536);
   lua_Integer off = lua_isnoneornil(L, 3) ? -1 : luaL_checkinteger(L, 3);
   if (len < 0 || (off < 0 && !lua_isnoneornil(L, 3))) return fail(L, -EINVAL, "read");
-  return read_into(L, h->fd, off, len);
+  return read_into(L, h->fd, off, len, NULL);
 }
 
 static int io_write(lua_State *L) {
@@ -811,18 +816,29 @@ static int io_sync(lua_State *L) {
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/* Two output characters per 12 input bits: one table lookup instead of two. */
+static char B64_PAIRS[4096][2];
+static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
+
+static void b64_init(void) {
+  for (int i = 0; i < 4096; i++) {
+    B64_PAIRS[i][0] = B64[i >> 6];
+    B64_PAIRS[i][1] = B64[i & 63];
+  }
+}
+
 static int b64_encode(lua_State *L) {
   size_t n;
   const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  pthread_once(&b64_once, b64_init);
   luaL_Buffer b;
   char *o = luaL_buffinitsize(L, &b, (n + 2) / 3 * 4);
   size_t k = 0, i = 0;
   for (; i + 2 < n; i += 3) {
     unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
-    o[k++] = B64[v >> 18];
-    o[k++] = B64[(v >> 12) & 63];
-    o[k++] = B64[(v >> 6) & 63];
-    o[k++] = B64[v & 63];
+    memcpy(o + k, B64_PAIRS[v >> 12], 2);
+    memcpy(o + k + 2, B64_PAIRS[v & 4095], 2);
+    k += 4;
   }
   if (i < n) {
     unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0);
