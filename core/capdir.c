@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #define WALK_MAX_DEPTH 512          /* directory fds held by one walk */
-#define REMOVE_MAX_DEPTH 256        /* nesting a recursive remove follows */
+#define REMOVE_MAX_DEPTH 2048       /* nesting a recursive remove follows (a 4096-byte path) */
 
 static int g_openat2 = -1;          /* -1 unknown, 0 absent, 1 present */
 
@@ -199,6 +199,21 @@ int hc_capdir_openat(const hc_capdir *c, const char *rel, int flags, mode_t mode
     r = open_beneath2(c->fd, rel, flags, mode);
     if (r != -ENOSYS && !(r == -EPERM && g_openat2 < 0)) {
       g_openat2 = 1;
+      /* ELOOP is both "too many links" and "a magic link": the walk tells them apart (it reads
+      ** a magic link's absolute target and calls it the escape it is). */
+      /* "link/" with O_CREAT is EISDIR to the kernel before it looks at the link: say whether
+      ** the link leads outside, as the walk would. */
+      size_t rl = strlen(rel);
+      if (r == -EISDIR && rl && rel[rl - 1] == '/') {
+        int probe = open_beneath2(c->fd, rel, O_PATH, 0);
+        if (probe >= 0) close(probe);
+        if (probe == -HC_EESCAPE) return probe;
+      }
+      if (r == -ELOOP && c->resolver != HC_RESOLVE_OPENAT2) {
+        int w = open_walk(c->fd, rel, flags & ~(O_CREAT | O_EXCL | O_TRUNC), mode);
+        if (w >= 0) close(w);
+        if (w == -HC_EESCAPE) return w;
+      }
       return r;
     }
     if (c->resolver == HC_RESOLVE_OPENAT2) return r;
@@ -218,8 +233,13 @@ int hc_capdir_parent(const hc_capdir *c, const char *rel, int *dirfd, char *name
   size_t start = len;
   while (start && rel[start - 1] != '/') start--;
   size_t n = len - start;
-  if (n == 0 || (n == 1 && rel[start] == '.') || (n == 2 && rel[start] == '.' && rel[start + 1] == '.'))
-    return -EINVAL;   /* the root itself, ".", "..": no name to act on */
+  if (n == 0 || (n == 1 && rel[start] == '.') || (n == 2 && rel[start] == '.' && rel[start + 1] == '.')) {
+    /* the root itself, ".", "..": no name to act on; but one that reaches outside says so */
+    int fd = hc_capdir_openat(c, rel, O_PATH, 0);
+    if (fd == -HC_EESCAPE) return fd;
+    if (fd >= 0) close(fd);
+    return -EINVAL;
+  }
   memcpy(name, rel + start, n);
   name[n] = '\0';
   char dir[HC_PATH_MAX + 1];
@@ -256,7 +276,20 @@ int hc_capdir_stat(const hc_capdir *c, const char *rel, int follow, struct stat 
   return r;
 }
 
-#define MUTATE(c) do { if ((c)->ro) return -EROFS; } while (0)
+/* A read-only capability refuses a mutation, but an escape is still reported as the escape. */
+int hc_capdir_refuse_ro(const hc_capdir *c, const char *rel) {
+  int fd = hc_capdir_openat(c, rel, O_PATH, 0);
+  if (fd == -HC_EESCAPE) return fd;
+  if (fd >= 0) close(fd);
+  int dfd, must_dir;
+  char name[HC_NAME_MAX + 1];
+  int r = hc_capdir_parent(c, rel, &dfd, name, &must_dir);
+  if (r == -HC_EESCAPE) return r;
+  if (r == 0) close(dfd);
+  return -EROFS;
+}
+
+#define MUTATE(c, rel) do { if ((c)->ro) return hc_capdir_refuse_ro(c, rel); } while (0)
 
 int hc_capdir_mkdir(const hc_capdir *c, const char *rel, mode_t mode) {
   int dfd, must_dir;
@@ -346,8 +379,16 @@ int hc_capdir_rename(const hc_capdir *from, const char *frel, const hc_capdir *t
   r = hc_capdir_parent(to, trel, &fd2, n2, &md2);
   if (r) { close(fd1); return r; }
   /* Nothing leaves a read-only capability, nothing enters a read-only one. */
-  if (from->ro || to->ro) r = -EROFS;
-  else r = renameat2(fd1, n1, fd2, n2, overwrite ? 0 : RENAME_NOREPLACE) == 0 ? 0 : -errno;
+  struct stat s1, s2;
+  if (from->ro || to->ro) {
+    r = -EROFS;
+  } else if ((md1 || md2) && (fstatat(fd1, n1, &s1, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(s1.st_mode))) {
+    r = errno == ENOENT ? -ENOENT : -ENOTDIR;   /* "x/" names a directory, never a file */
+  } else if (md2 && fstatat(fd2, n2, &s2, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(s2.st_mode)) {
+    r = -ENOTDIR;   /* "link/" never replaces the link, and never follows it */
+  } else {
+    r = renameat2(fd1, n1, fd2, n2, overwrite ? 0 : RENAME_NOREPLACE) == 0 ? 0 : -errno;
+  }
   close(fd1);
   close(fd2);
   return r;
@@ -362,6 +403,7 @@ int hc_capdir_link(const hc_capdir *from, const char *frel, const hc_capdir *to,
   if (r) { close(fd1); return r; }
   /* A hard link to a read-only file from a writable mount would make it writable. */
   if (from->ro || to->ro) r = -EROFS;
+  else if (md1 || md2) r = -ENOTDIR;   /* no hard links to directories; "x/" names one */
   else r = linkat(fd1, n1, fd2, n2, 0) == 0 ? 0 : -errno;   /* the link itself, never followed */
   close(fd1);
   close(fd2);
@@ -388,6 +430,13 @@ int hc_capdir_readlink(const hc_capdir *c, const char *rel, char *buf, size_t si
   char name[HC_NAME_MAX + 1];
   int r = hc_capdir_parent(c, rel, &dfd, name, &must_dir);
   if (r) return r;
+  if (must_dir) {   /* "link/" names what the link points to, which is no link */
+    close(dfd);
+    int fd = hc_capdir_openat(c, rel, O_PATH, 0);
+    if (fd < 0) return fd;
+    close(fd);
+    return -EINVAL;
+  }
   ssize_t n = readlinkat(dfd, name, buf, size - 1);
   close(dfd);
   if (n < 0) return -errno;
@@ -406,7 +455,7 @@ static int pinned_path(const hc_capdir *c, const char *rel, char *proc, size_t s
 }
 
 int hc_capdir_chmod(const hc_capdir *c, const char *rel, mode_t mode) {
-  MUTATE(c);
+  MUTATE(c, rel);
   char proc[64];
   int fd, r = pinned_path(c, rel, proc, sizeof proc, &fd);
   if (r) return r;
@@ -416,7 +465,7 @@ int hc_capdir_chmod(const hc_capdir *c, const char *rel, mode_t mode) {
 }
 
 int hc_capdir_utimes(const hc_capdir *c, const char *rel, const struct timespec ts[2]) {
-  MUTATE(c);
+  MUTATE(c, rel);
   char proc[64];
   int fd, r = pinned_path(c, rel, proc, sizeof proc, &fd);
   if (r) return r;
@@ -426,7 +475,7 @@ int hc_capdir_utimes(const hc_capdir *c, const char *rel, const struct timespec 
 }
 
 int hc_capdir_truncate(const hc_capdir *c, const char *rel, off_t length) {
-  MUTATE(c);
+  MUTATE(c, rel);
   if (length < 0) return -EINVAL;
   int fd = hc_capdir_openat(c, rel, O_WRONLY | O_NONBLOCK | O_NOCTTY, 0);
   if (fd < 0) return fd;

@@ -46,6 +46,9 @@ int hc_capdir_openat(const hc_capdir *c, const char *rel, int flags, mode_t mode
 ** "." or "..", is -EINVAL for operations that need a name. */
 int hc_capdir_parent(const hc_capdir *c, const char *rel, int *dirfd, char *name, int *must_dir);
 
+/* For a read-only capability: -HC_EESCAPE if rel reaches outside (an escape wins), else -EROFS. */
+int hc_capdir_refuse_ro(const hc_capdir *c, const char *rel);
+
 /* Operations (0 or -errno). Mutations on a read-only capability are -EROFS before any syscall. */
 int hc_capdir_stat(const hc_capdir *c, const char *rel, int follow, struct stat *st);
 int hc_capdir_mkdir(const hc_capdir *c, const char *rel, mode_t mode);

@@ -161,6 +161,7 @@ void hc_fsapi_free(hc_tenant *t) {
 }
 
 typedef struct gpath {
+  char norm[HC_PATH_MAX + 2];      /* the guest path with "//" and "/./" collapsed */
   hc_mount *m;                     /* NULL: the root "/" (lists the mounts) */
   hc_capdir *cap;                  /* the mount's, or this session's directory of an ephemeral one */
   const char *rel;
@@ -196,11 +197,28 @@ static int session_dir(hc_tenant *t, hc_mount *m, hc_capdir **out) {
 static int resolve_guest(lua_State *L, int idx, gpath *g) {
   hc_tenant *t = tenant_of(L);
   size_t len;
-  const char *p = luaL_checklstring(L, idx, &len);
+  const char *raw = luaL_checklstring(L, idx, &len);
   if (len == 0) return -ENOENT;
-  int r = hc_capdir_check(p, len);
+  int r = hc_capdir_check(raw, len);
   if (r) return r;
-  if (p[0] != '/') return -EINVAL;
+  if (raw[0] != '/') return -EINVAL;
+  /* "/out//x" and "/out/./x" are "/out/x": the mount they name must not depend on spelling.
+  ** ".." stays: whether it leaves a mount is for the resolver to say. */
+  char *p = g->norm;
+  size_t k = 0;
+  for (size_t i = 0; i < len;) {
+    while (i < len && raw[i] == '/') i++;
+    size_t s = i;
+    while (i < len && raw[i] != '/') i++;
+    if (i == s || (i - s == 1 && raw[s] == '.')) continue;
+    p[k++] = '/';
+    memcpy(p + k, raw + s, i - s);
+    k += i - s;
+  }
+  if (k == 0) p[k++] = '/';
+  else if (raw[len - 1] == '/' || (len >= 2 && raw[len - 1] == '.' && raw[len - 2] == '/')) p[k++] = '/';
+  p[k] = '\0';
+  len = k;
   hc_mount *best = NULL;
   for (size_t i = 0; i < t->nmounts; i++) {
     hc_mount *m = &((hc_mount *)t->mounts)[i];
@@ -208,10 +226,8 @@ static int resolve_guest(lua_State *L, int idx, gpath *g) {
         (!best || m->glen > best->glen))
       best = m;
   }
-  size_t k = 0;
-  while (k < len && p[k] == '/') k++;
   if (!best) {
-    if (k == len) { g->m = NULL; g->cap = NULL; g->rel = ""; return 0; }
+    if (len == 1) { g->m = NULL; g->cap = NULL; g->rel = ""; return 0; }
     return -HC_EESCAPE;
   }
   if (!best->opened) {
@@ -349,6 +365,12 @@ static int fs_read(lua_State *L) {
   struct stat st;
   if (fstat(fd, &st) != 0) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }
   if (S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }
+  if (S_ISREG(st.st_mode)) {   /* allocate what the file holds, not what was asked */
+    lua_Integer avail = (lua_Integer)st.st_size > off ? (lua_Integer)st.st_size - off : 0;
+    if (len > avail) len = avail;
+  } else if (len > 65536) {
+    len = 65536;   /* a FIFO or device: one buffer at a time */
+  }
   int n = read_into(L, fd, off, len, &st);
   close(fd);
   return n;
@@ -366,7 +388,7 @@ static int fs_write(lua_State *L) {
   int append = lua_toboolean(L, 4), create = lua_toboolean(L, 5), trunc = lua_toboolean(L, 6),
       excl = lua_toboolean(L, 7);
   if (off < 0) return fail(L, -EINVAL, lua_tostring(L, 1));
-  if (g.cap->ro) return fail(L, -EROFS, lua_tostring(L, 1));   /* even open-with-truncate */
+  if (g.cap->ro) return fail(L, hc_capdir_refuse_ro(g.cap, g.rel), lua_tostring(L, 1));
   if (has_off && append) return fail(L, -EINVAL, lua_tostring(L, 1));
   int flags = O_WRONLY | O_NONBLOCK | O_NOCTTY | (create ? O_CREAT : 0) | (excl ? O_EXCL : 0) |
               (trunc ? O_TRUNC : 0) | (append ? O_APPEND : 0);
@@ -387,9 +409,22 @@ static int fs_write(lua_State *L) {
   return 1;
 }
 
-static int push_entry(lua_State *L, int dirfd, struct dirent *de, int i) {
+static int push_entry(lua_State *L, int dirfd, struct dirent *de, int index) {
   lua_createtable(L, 0, 2);
-  lua_pushstring(L, de->d_name);
+  size_t nl = strlen(de->d_name);
+  if (hc_utf8_valid(de->d_name, nl)) {
+    lua_pushlstring(L, de->d_name, nl);
+  } else {   /* a host-made name that is not UTF-8: shown with U+FFFD for the bad bytes */
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < nl;) {
+      size_t k = 1;
+      while (k <= 4 && i + k <= nl && !hc_utf8_valid(de->d_name + i, k)) k++;
+      if (k <= 4 && i + k <= nl) { luaL_addlstring(&b, de->d_name + i, k); i += k; }
+      else { luaL_addstring(&b, "\xEF\xBF\xBD"); i++; }
+    }
+    luaL_pushresult(&b);
+  }
   lua_setfield(L, -2, "name");
   const char *type;
   switch (de->d_type) {
@@ -407,7 +442,7 @@ static int push_entry(lua_State *L, int dirfd, struct dirent *de, int i) {
   }
   lua_pushstring(L, type);
   lua_setfield(L, -2, "type");
-  lua_rawseti(L, -2, i);
+  lua_rawseti(L, -2, index);
   return 0;
 }
 
@@ -453,6 +488,25 @@ static int list_root(lua_State *L) {
   return 1;
 }
 
+/* Cursors are "POSITION.CHECK", the check a keyed mix of the position and the directory's
+** inode: a guessed or edited cursor is EBADF, like a guessed handle. */
+static uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+/* Each tenant state keys its own cursors: one from another runtime never checks out. */
+static uint64_t cursor_key(hc_tenant *t) {
+  while (!t->cursor_key && getrandom(&t->cursor_key, sizeof t->cursor_key, 0) != sizeof t->cursor_key) {}
+  return t->cursor_key;
+}
+
+static uint64_t cursor_check(hc_tenant *t, long pos, ino_t ino, uint64_t session) {
+  return mix64(cursor_key(t) ^ mix64((uint64_t)pos) ^ mix64(((uint64_t)ino << 1) ^ mix64(session)));
+}
+
 /* list(path, cursor, limit) -> entries, next cursor | nil */
 static int fs_list(lua_State *L) {
   gpath g;
@@ -462,14 +516,23 @@ static int fs_list(lua_State *L) {
   lua_Integer limit = luaL_optinteger(L, 3, 1000);
   if (limit < 1 || limit > FS_LIST_MAX) return fail(L, -EINVAL, "limit");
   long pos = 0;
+  unsigned long long check = 0;
   if (cursor) {
     char *end;
     errno = 0;
     pos = strtol(cursor, &end, 10);
-    if (errno || *end || end == cursor || pos < 0) return fail(L, -EINVAL, "cursor");
+    if (errno || *end != '.' || end == cursor || pos < 0) return fail(L, -EBADF, "cursor");
+    const char *c2 = end + 1;
+    check = strtoull(c2, &end, 16);
+    if (errno || *end || end == c2) return fail(L, -EBADF, "cursor");
   }
   int fd = hc_capdir_openat(g.cap, g.rel, O_RDONLY | O_DIRECTORY, 0);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
+  struct stat dst;
+  if (fstat(fd, &dst) != 0) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }
+  hc_tenant *t = tenant_of(L);
+  uint64_t sid = t->current ? t->current->s->id : 0;   /* a cursor is good in its session only */
+  if (cursor && check != cursor_check(t, pos, dst.st_ino, sid)) { close(fd); return fail(L, -EBADF, "cursor"); }
   DIR *d = fdopendir(fd);
   if (!d) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }
   if (cursor) seekdir(d, pos);
@@ -478,8 +541,14 @@ static int fs_list(lua_State *L) {
   int r = read_entries(L, d, limit, &more, &resume);
   closedir(d);
   if (r) return fail(L, r, lua_tostring(L, 1));
-  if (more) lua_pushfstring(L, "%I", (lua_Integer)resume);
-  else lua_pushnil(L);
+  if (more) {
+    char text[64];
+    snprintf(text, sizeof text, "%ld.%016llx", resume,
+             (unsigned long long)cursor_check(t, resume, dst.st_ino, sid));
+    lua_pushstring(L, text);
+  } else {
+    lua_pushnil(L);
+  }
   return 2;
 }
 
@@ -491,13 +560,23 @@ static int mkdir_parents(const hc_capdir *c, const char *rel, mode_t mode) {
     if (i == 0 || rel[i - 1] == '/') continue;
     memcpy(part, rel, i);
     part[i] = '\0';
-    int r = hc_capdir_mkdir(c, part, mode);
-    if (r == -EEXIST) {
-      struct stat st;
-      if (hc_capdir_stat(c, part, 1, &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    size_t b = i;
+    while (b && part[b - 1] != '/') b--;
+    if (strcmp(part + b, ".") == 0 || strcmp(part + b, "..") == 0) {
+      int fd = hc_capdir_openat(c, part, O_PATH | O_DIRECTORY, 0);
+      if (fd < 0) return fd;   /* an escape, or a missing directory */
+      close(fd);
+      continue;
     }
-    if (r && r != -EEXIST) return r;
-    if (r == -EEXIST && i == len) return r;
+    int r = hc_capdir_mkdir(c, part, mode);
+    if (r == -EEXIST) {   /* fine if it is a directory beneath the mount, not a link out */
+      struct stat st;
+      int s2 = hc_capdir_stat(c, part, 1, &st);
+      if (s2) return s2 == -ENOENT ? -EEXIST : s2;
+      if (!S_ISDIR(st.st_mode)) return -ENOTDIR;
+      continue;
+    }
+    if (r) return r;
   }
   return 0;
 }
@@ -509,9 +588,8 @@ static int fs_mkdir(lua_State *L) {
   int parents = lua_toboolean(L, 2);
   lua_Integer mode = luaL_optinteger(L, 3, 0755);
   if (mode < 0 || mode > 0777) return fail(L, -EINVAL, "mode");
-  int r = parents ? (g.cap->ro ? -EROFS : mkdir_parents(g.cap, g.rel, (mode_t)mode))
+  int r = parents ? (g.cap->ro ? hc_capdir_refuse_ro(g.cap, g.rel) : mkdir_parents(g.cap, g.rel, (mode_t)mode))
                   : hc_capdir_mkdir(g.cap, g.rel, (mode_t)mode);
-  if (r == -EEXIST && parents) r = 0;
   if (r) return fail(L, r, lua_tostring(L, 1));
   lua_pushboolean(L, 1);
   return 1;
@@ -712,7 +790,8 @@ static int fs_open(lua_State *L) {
   if (!lua_isnoneornil(L, 3)) flags = lua_toboolean(L, 3) ? flags | O_CREAT : flags & ~O_CREAT;
   if (!lua_isnoneornil(L, 4)) flags = lua_toboolean(L, 4) ? flags | O_TRUNC : flags & ~O_TRUNC;
   if (lua_toboolean(L, 5)) flags |= O_EXCL | O_CREAT;
-  if (g.cap->ro && (wr || (flags & (O_CREAT | O_TRUNC)))) return fail(L, -EROFS, lua_tostring(L, 1));
+  if (g.cap->ro && (wr || (flags & (O_CREAT | O_TRUNC))))
+    return fail(L, hc_capdir_refuse_ro(g.cap, g.rel), lua_tostring(L, 1));
   int fd = hc_capdir_openat(g.cap, g.rel, flags | O_NONBLOCK | O_NOCTTY, 0644);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
   struct stat st;
@@ -756,6 +835,16 @@ static int io_read(lua_State *L) {
   lua_Integer len = luaL_optinteger(L, 2, 65536);
   lua_Integer off = lua_isnoneornil(L, 3) ? -1 : luaL_checkinteger(L, 3);
   if (len < 0 || (off < 0 && !lua_isnoneornil(L, 3))) return fail(L, -EINVAL, "read");
+  hc_tenant *t = tenant_of(L);
+  if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
+  struct stat st;
+  if (fstat(h->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    lua_Integer pos = off >= 0 ? off : (lua_Integer)lseek(h->fd, 0, SEEK_CUR);
+    lua_Integer avail = (lua_Integer)st.st_size > pos ? (lua_Integer)st.st_size - pos : 0;
+    if (len > avail) len = avail;
+  } else if (len > 65536) {
+    len = 65536;
+  }
   return read_into(L, h->fd, off, len, NULL);
 }
 

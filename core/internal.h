@@ -50,11 +50,13 @@ struct hc_tenant {
   int can_slice;            /* every frame between the loop and `running` can yield */
   int slice_pending;        /* the hook yielded for a time slice */
   volatile sig_atomic_t sample_abandoned;   /* the watchdog gave up an unfinished sample */
+  _Atomic uint64_t tick_us;                 /* when the watchdog last installed the one-shot */
   int exact_hook;           /* limits.instructions is small: meter every call from its start */
   int nsessions;
   void *mounts;             /* fsapi.c: the policy's mounts (hc_mount[]) */
   size_t nmounts;
   int64_t nhandles;         /* open handles across the tenant's sessions */
+  uint64_t cursor_key;      /* fsapi.c: keys this tenant's fs.list cursors */
 };
 
 struct hc_task {

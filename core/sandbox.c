@@ -152,7 +152,15 @@ static void slice_hook(lua_State *L, lua_Debug *ar) {
       k->charged_us = now;
       t->sample_abandoned = 0;
     }
-    charge_time(t, k, now);
+    /* The one-shot fires at the first instruction after the tick: whatever ran between the
+    ** tick and now was C (a long syscall, a big copy), not instructions. */
+    uint64_t tick = atomic_load(&t->tick_us);
+    if (tick > k->charged_us && tick < now) {
+      charge_time(t, k, tick);
+      k->charged_us = now;
+    } else {
+      charge_time(t, k, now);
+    }
     k->sample_us = now;
     k->sample_count = 0;
     lua_sethook(L, sample_hook, LUA_MASKCOUNT, HC_HOOK_COUNT);
@@ -265,7 +273,10 @@ static void on_watchdog(int sig, siginfo_t *si, void *uc) {
         /* A sample still running after a whole slice (the call is mostly in C) is given up:
         ** the checks cannot wait for its instructions. */
         if (h == sample_hook) t->sample_abandoned = 1;
-        if (!h || h == sample_hook) lua_sethook(L, slice_hook, LUA_MASKCOUNT, 1);
+        if (!h || h == sample_hook) {   /* the first tick since the last check: C ran from here */
+          atomic_store(&t->tick_us, hc_now_us());
+          lua_sethook(L, slice_hook, LUA_MASKCOUNT, 1);
+        }
         if (call && call != L && !lua_gethook(call)) lua_sethook(call, slice_hook, LUA_MASKCOUNT, 1);
         arm(rt, HC_SLICE_US);   /* and again next slice, for as long as it runs */
       } else {
