@@ -370,14 +370,25 @@ int hc_capdir_remove_all(const hc_capdir *c, const char *rel) {
   return r;
 }
 
+/* Both ends of a rename or link: parents resolved beneath their capabilities. */
+typedef struct two_ends { int fd1, fd2, md1, md2; char n1[HC_NAME_MAX + 1], n2[HC_NAME_MAX + 1]; } two_ends;
+
+static int both_parents(const hc_capdir *from, const char *frel, const hc_capdir *to,
+                        const char *trel, two_ends *e) {
+  int r = hc_capdir_parent(from, frel, &e->fd1, e->n1, &e->md1);
+  if (r) return r;
+  r = hc_capdir_parent(to, trel, &e->fd2, e->n2, &e->md2);
+  if (r) close(e->fd1);
+  return r;
+}
+
 int hc_capdir_rename(const hc_capdir *from, const char *frel, const hc_capdir *to,
                      const char *trel, int overwrite) {
-  int fd1, fd2, md1, md2;
-  char n1[HC_NAME_MAX + 1], n2[HC_NAME_MAX + 1];
-  int r = hc_capdir_parent(from, frel, &fd1, n1, &md1);
+  two_ends e;
+  int r = both_parents(from, frel, to, trel, &e);
   if (r) return r;
-  r = hc_capdir_parent(to, trel, &fd2, n2, &md2);
-  if (r) { close(fd1); return r; }
+  int fd1 = e.fd1, fd2 = e.fd2, md1 = e.md1, md2 = e.md2;
+  const char *n1 = e.n1, *n2 = e.n2;
   /* Nothing leaves a read-only capability, nothing enters a read-only one. */
   struct stat s1, s2;
   if (from->ro || to->ro) {
@@ -395,12 +406,11 @@ int hc_capdir_rename(const hc_capdir *from, const char *frel, const hc_capdir *t
 }
 
 int hc_capdir_link(const hc_capdir *from, const char *frel, const hc_capdir *to, const char *trel) {
-  int fd1, fd2, md1, md2;
-  char n1[HC_NAME_MAX + 1], n2[HC_NAME_MAX + 1];
-  int r = hc_capdir_parent(from, frel, &fd1, n1, &md1);
+  two_ends e;
+  int r = both_parents(from, frel, to, trel, &e);
   if (r) return r;
-  r = hc_capdir_parent(to, trel, &fd2, n2, &md2);
-  if (r) { close(fd1); return r; }
+  int fd1 = e.fd1, fd2 = e.fd2, md1 = e.md1, md2 = e.md2;
+  const char *n1 = e.n1, *n2 = e.n2;
   /* A hard link to a read-only file from a writable mount would make it writable. */
   if (from->ro || to->ro) r = -EROFS;
   else if (md1 || md2) r = -ENOTDIR;   /* no hard links to directories; "x/" names one */

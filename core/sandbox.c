@@ -113,6 +113,27 @@ static void raise_trip(lua_State *L, hc_task *k) {
 
 static void slice_hook(lua_State *L, lua_Debug *ar);
 
+/* The budgets, then the slice: trip (raise), yield back to the loop, or go on. A hook calling
+** this must return right after it: lua_yield from a hook only marks the yield. */
+static void check_call(lua_State *L, hc_tenant *t, hc_task *k, uint64_t now) {
+  if (k->instructions > t->limits.instructions) k->tripped = HC_TRIP_INSTRUCTIONS;
+  else if (now >= k->deadline_us) k->tripped = HC_TRIP_TIME;
+  if (k->tripped) raise_trip(L, k);
+  uint64_t ran = now - atomic_load_explicit(&t->resume_start_us, memory_order_relaxed);
+  if (ran < HC_SLICE_US) return;
+  if (t->can_slice && lua_isyieldable(L)) {
+    t->slice_pending = 1;
+    lua_yield(L, 0);   /* back to the loop; the call goes on at the next turn */
+    return;
+  }
+  if (ran >= HC_HARD_SLICE_US) {
+    k->tripped = HC_TRIP_TIME;
+    stick(L, t);
+    luaL_error(L, "time limit reached (ran %d ms where it could not yield)", (int)(ran / 1000));
+  }
+  /* cannot yield yet: the next tick of the watchdog looks again */
+}
+
 /* Counting the sample: HC_HOOK_COUNT instructions per call, exactly. */
 static void sample_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
@@ -173,22 +194,7 @@ static void slice_hook(lua_State *L, lua_Debug *ar) {
       return;
     }
   }
-  if (k->instructions > t->limits.instructions) k->tripped = HC_TRIP_INSTRUCTIONS;
-  else if (now >= k->deadline_us) k->tripped = HC_TRIP_TIME;
-  if (k->tripped) raise_trip(L, k);
-  uint64_t ran = now - atomic_load_explicit(&t->resume_start_us, memory_order_relaxed);
-  if (ran < HC_SLICE_US) return;
-  if (t->can_slice && lua_isyieldable(L)) {
-    t->slice_pending = 1;
-    lua_yield(L, 0);   /* back to the loop; the call goes on at the next turn */
-    return;
-  }
-  if (ran >= HC_HARD_SLICE_US) {
-    k->tripped = HC_TRIP_TIME;
-    stick(L, t);
-    luaL_error(L, "time limit reached (ran %d ms where it could not yield)", (int)(ran / 1000));
-  }
-  /* cannot yield yet: the next tick of the watchdog looks again */
+  check_call(L, t, k, now);   /* last: it may yield */
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar) {
@@ -202,26 +208,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   }
   if (k->tripped) raise_trip(L, k);
   k->instructions += HC_HOOK_COUNT;
-  if (k->instructions > t->limits.instructions) {
-    k->tripped = HC_TRIP_INSTRUCTIONS;
-    raise_trip(L, k);
-  }
-  uint64_t now = hc_now_us();
-  if (now >= k->deadline_us) {
-    k->tripped = HC_TRIP_TIME;
-    raise_trip(L, k);
-  }
-  uint64_t ran = now - atomic_load_explicit(&t->resume_start_us, memory_order_relaxed);
-  if (ran < HC_SLICE_US) return;
-  if (t->can_slice && lua_isyieldable(L)) {
-    t->slice_pending = 1;
-    lua_yield(L, 0);   /* back to the loop; the call goes on at the next turn */
-    return;
-  }
-  if (ran >= HC_HARD_SLICE_US) {
-    k->tripped = HC_TRIP_TIME;
-    luaL_error(L, "time limit reached (ran %d ms where it could not yield)", (int)(ran / 1000));
-  }
+  check_call(L, t, k, hc_now_us());   /* last: it may yield */
 }
 
 void hc_sandbox_charge(lua_State *L, int64_t n) {
