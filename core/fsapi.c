@@ -35,7 +35,12 @@ typedef struct hc_mount {
   int opened;
   int ephemeral;                   /* each session works in a fresh subdirectory of it */
   size_t index;
+  int64_t quota;                   /* 0, or the most bytes its regular files may hold */
+  int64_t used;                    /* counted at first need, then kept by every change */
+  int used_known;
 } hc_mount;
+
+#define HC_EQUOTA (HC_EESCAPE + 1)   /* internal: the change would pass the mount's quota */
 
 #define EPH_PREFIX ".hc-session-"   /* + pid-session-random: per-session dirs of ephemeral mounts */
 
@@ -44,6 +49,7 @@ typedef struct hc_handle {
   int fd;
   DIR *dir;                        /* a directory stream, or NULL for a file */
   int append, readable, writable;
+  hc_mount *mount;                 /* whose quota its writes count against */
   struct hc_handle *next;
 } hc_handle;
 
@@ -55,9 +61,15 @@ static hc_tenant *tenant_of(lua_State *L) {
 
 /* {===== failures ===== */
 
+static int fail_limit(lua_State *L, const char *limit, const char *msg);
+
 static int fail(lua_State *L, int err, const char *what) {
   const char *kind = "os", *name;
   char msg[512];
+  if (err == -HC_EQUOTA) {
+    snprintf(msg, sizeof msg, "%.400s: over the mount's quota", what);
+    return fail_limit(L, "quota", msg);
+  }
   if (err == -HC_EESCAPE) {
     kind = "refused";
     name = "EPERM";
@@ -122,8 +134,6 @@ static int fs_set_mounts(lua_State *L) {
     lua_getfield(L, -3, "perms");
     lua_getfield(L, -4, "ephemeral");
     lua_getfield(L, -5, "quota");
-    if (!lua_isnil(L, -1))
-      return luaL_error(L, "mounts[\"%s\"].quota: not supported yet", lua_tostring(L, -5));
     if (lua_toboolean(L, -2) && strcmp(lua_tostring(L, -3), "rw") != 0)
       return luaL_error(L, "mounts[\"%s\"].ephemeral: needs perms = \"rw\"", lua_tostring(L, -5));
     hc_mount *m = &((hc_mount *)t->mounts)[t->nmounts];
@@ -135,6 +145,7 @@ static int fs_set_mounts(lua_State *L) {
     m->cap.ro = strcmp(lua_tostring(L, -3), "ro") == 0;
     m->cap.resolver = (hc_resolver)t->rt->cfg.resolver;
     m->ephemeral = lua_toboolean(L, -2);
+    m->quota = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : 0;
     m->index = t->nmounts;
     t->nmounts++;
     lua_pop(L, 6);
@@ -293,6 +304,69 @@ static void push_array(lua_State *L, int n) {
 
 /* }===== */
 
+/* {===== quotas: bytes held by regular files under a mount ===== */
+
+static int64_t tree_bytes(int dirfd, int depth) {
+  if (depth > 2048) return 0;
+  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  DIR *d = fdopendir(fd);
+  if (!d) { close(fd); return 0; }
+  int64_t sum = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+    struct stat st;
+    if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISREG(st.st_mode)) {
+      sum += st.st_size;
+    } else if (S_ISDIR(st.st_mode)) {
+      int sub = openat(dirfd, de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) { sum += tree_bytes(sub, depth + 1); close(sub); }
+    }
+  }
+  closedir(d);
+  return sum;
+}
+
+/* Bytes the entry at rel holds: a file's size, a directory's files' (recursive), 0 else. */
+static int64_t entry_bytes(hc_capdir *c, const char *rel) {
+  struct stat st;
+  if (hc_capdir_stat(c, rel, 0, &st) != 0) return 0;
+  if (S_ISREG(st.st_mode)) return st.st_size;
+  if (!S_ISDIR(st.st_mode)) return 0;
+  int fd = hc_capdir_openat(c, rel, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+  if (fd < 0) return 0;
+  int64_t n = tree_bytes(fd, 0);
+  close(fd);
+  return n;
+}
+
+/* May the mount grow by delta bytes? 0, or -HC_EQUOTA. */
+static int quota_admit(hc_mount *m, int64_t delta) {
+  if (!m || !m->quota) return 0;
+  if (!m->used_known) {
+    m->used = tree_bytes(m->cap.fd, 0);
+    m->used_known = 1;
+  }
+  return delta > 0 && m->used + delta > m->quota ? -HC_EQUOTA : 0;
+}
+
+static void quota_account(hc_mount *m, int64_t delta) {
+  if (!m || !m->quota || !m->used_known) return;
+  m->used += delta;
+  if (m->used < 0) m->used = 0;
+}
+
+static int64_t file_size(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
+}
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* }===== */
+
 /* {===== path operations ===== */
 
 static int fs_stat(lua_State *L) {
@@ -392,6 +466,15 @@ static int fs_write(lua_State *L) {
   if (has_off && append) return fail(L, -EINVAL, lua_tostring(L, 1));
   int flags = O_WRONLY | O_NONBLOCK | O_NOCTTY | (create ? O_CREAT : 0) | (excl ? O_EXCL : 0) |
               (trunc ? O_TRUNC : 0) | (append ? O_APPEND : 0);
+  int64_t old = 0;
+  if (g.m->quota) {   /* refuse before anything changes: the open may already truncate */
+    struct stat ost;
+    if (hc_capdir_stat(g.cap, g.rel, 1, &ost) == 0 && S_ISREG(ost.st_mode)) old = ost.st_size;
+    int64_t end = (has_off ? off : 0) + (int64_t)n;
+    int64_t want = trunc ? end : append ? old + (int64_t)n : max64(old, end);
+    int q = quota_admit(g.m, want - old);
+    if (q) return fail(L, q, lua_tostring(L, 1));
+  }
   int fd = hc_capdir_openat(g.cap, g.rel, flags, 0644);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
   size_t done = 0;
@@ -403,6 +486,7 @@ static int fs_write(lua_State *L) {
     if (w < 0) { err = -errno; break; }
     done += (size_t)w;
   }
+  if (g.m->quota) quota_account(g.m, file_size(fd) - old);
   close(fd);
   if (err && done == 0) return fail(L, err, lua_tostring(L, 1));
   lua_pushinteger(L, (lua_Integer)done);
@@ -599,8 +683,10 @@ static int fs_remove(lua_State *L) {
   gpath g;
   GUEST(1, g);
   NOT_ROOT(g, 1);
+  int64_t bytes = g.m->quota ? entry_bytes(g.cap, g.rel) : 0;
   int r = lua_toboolean(L, 2) ? hc_capdir_remove_all(g.cap, g.rel) : hc_capdir_unlink(g.cap, g.rel);
   if (r) return fail(L, r, lua_tostring(L, 1));
+  quota_account(g.m, -bytes);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -612,8 +698,17 @@ static int fs_rename(lua_State *L) {
   NOT_ROOT(a, 1);
   NOT_ROOT(b, 2);
   int overwrite = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+  int64_t moving = 0, replaced = 0;
+  if (a.m->quota || b.m->quota) {
+    moving = a.m != b.m ? entry_bytes(a.cap, a.rel) : 0;
+    replaced = overwrite ? entry_bytes(b.cap, b.rel) : 0;
+    int q = quota_admit(b.m, moving - replaced);
+    if (q) return fail(L, q, lua_tostring(L, 2));
+  }
   int r = hc_capdir_rename(a.cap, a.rel, b.cap, b.rel, overwrite);
   if (r) return fail(L, r, lua_tostring(L, 1));
+  quota_account(a.m, -moving);
+  quota_account(b.m, moving - replaced);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -635,8 +730,16 @@ static int fs_truncate(lua_State *L) {
   GUEST(1, g);
   NOT_ROOT(g, 1);
   lua_Integer len = luaL_checkinteger(L, 2);
+  int64_t old = 0;
+  if (g.m->quota && len >= 0) {
+    struct stat st;
+    if (hc_capdir_stat(g.cap, g.rel, 1, &st) == 0 && S_ISREG(st.st_mode)) old = st.st_size;
+    int q = quota_admit(g.m, (int64_t)len - old);
+    if (q) return fail(L, q, lua_tostring(L, 1));
+  }
   int r = hc_capdir_truncate(g.cap, g.rel, (off_t)len);
   if (r) return fail(L, r, lua_tostring(L, 1));
+  quota_account(g.m, (int64_t)len - old);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -767,8 +870,10 @@ void hc_fsapi_session_close(hc_session *s) {
   for (size_t i = 0; s->eph && i < s->neph && i < s->t->nmounts; i++) {
     hc_capdir *c = &((hc_capdir *)s->eph)[i];
     if (c->fd < 0) continue;
+    hc_mount *m = &((hc_mount *)s->t->mounts)[i];
+    int64_t bytes = m->quota ? tree_bytes(c->fd, 0) : 0;
     hc_capdir_close(c);
-    hc_capdir_remove_all(&((hc_mount *)s->t->mounts)[i].cap, c->name);
+    if (hc_capdir_remove_all(&m->cap, c->name) == 0) quota_account(m, -bytes);
   }
   free(s->eph);
   s->eph = NULL;
@@ -792,11 +897,20 @@ static int fs_open(lua_State *L) {
   if (lua_toboolean(L, 5)) flags |= O_EXCL | O_CREAT;
   if (g.cap->ro && (wr || (flags & (O_CREAT | O_TRUNC))))
     return fail(L, hc_capdir_refuse_ro(g.cap, g.rel), lua_tostring(L, 1));
+  int64_t old = 0;
+  if (g.m->quota && (flags & O_TRUNC)) {
+    struct stat ost;
+    if (hc_capdir_stat(g.cap, g.rel, 1, &ost) == 0 && S_ISREG(ost.st_mode)) old = ost.st_size;
+    quota_admit(g.m, 0);   /* counts the mount, if not yet */
+  }
   int fd = hc_capdir_openat(g.cap, g.rel, flags | O_NONBLOCK | O_NOCTTY, 0644);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
   struct stat st;
   if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }
-  return push_handle(L, s, fd, NULL, append, rd, wr);
+  if (flags & O_TRUNC) quota_account(g.m, -old);
+  int n = push_handle(L, s, fd, NULL, append, rd, wr);
+  if (n == 1 && s->handles) s->handles->mount = g.m;
+  return n;
 }
 
 static int fs_opendir(lua_State *L) {
@@ -856,6 +970,15 @@ static int io_write(lua_State *L) {
   int has_off = !lua_isnoneornil(L, 3);
   lua_Integer off = has_off ? luaL_checkinteger(L, 3) : 0;
   if (has_off && (h->append || off < 0)) return fail(L, -EINVAL, "offset");
+  int64_t old = 0;
+  if (h->mount && h->mount->quota) {
+    old = file_size(h->fd);
+    off_t pos = lseek(h->fd, 0, SEEK_CUR);
+    int64_t want = h->append ? old + (int64_t)n
+                 : max64(old, (has_off ? off : (pos > 0 ? pos : 0)) + (int64_t)n);
+    int q = quota_admit(h->mount, want - old);
+    if (q) return fail(L, q, "write");
+  }
   size_t done = 0;
   while (done < n) {
     ssize_t w = has_off ? pwrite(h->fd, data + done, n - done, (off_t)(off + (lua_Integer)done))
@@ -864,6 +987,7 @@ static int io_write(lua_State *L) {
     if (w < 0) { if (done) break; return fail(L, -errno, "write"); }
     done += (size_t)w;
   }
+  if (h->mount && h->mount->quota) quota_account(h->mount, file_size(h->fd) - old);
   lua_pushinteger(L, (lua_Integer)done);
   return 1;
 }

@@ -2434,14 +2434,31 @@ describe("mounts", function()
     r2:expect_read("fs.read", { path = "/scratch/b" }, "two", true)
   end)
 
-  -- Quotas are not built yet (issue 4): until they are, a policy asking for one must be refused
-  -- at load, never loaded with the quota silently ignored. When quotas land, this case becomes:
-  -- write 600 bytes under quota = 1000 (ok), 600 more (-32002 quota, fewer than 600 bytes kept).
-  case("quota: a policy with a quota is refused until quotas are enforced", function(env)
+  case("quota: writes past a mount's quota are -32002 quota", function(env)
     sh("mkdir " .. hc.q(env:path("q")))
-    local ok, err = pcall(env.runtime, env, { mounts = { ["/q"] = { "q", "rw", quota = 1000 } } })
-    env:check(not ok and tostring(err):find("quota: not supported yet", 1, true) ~= nil, nil,
-              "a quota policy loaded (or failed otherwise): %s", tostring(err))
+    local r = env:runtime { mounts = { ["/q"] = { "q", "rw", quota = 1000 } } }
+    r:ok("fs.write", { path = "/q/a", data = b64(("a"):rep(600)) })
+    r:fail("fs.write", { path = "/q/b", data = b64(("b"):rep(600)) }, "limit:quota")
+    local got = hc.read(env:path("q/b"))
+    env:check(got == nil or #got < 600, nil, "fs.write past the quota left %d bytes", got and #got or 0)
+  end)
+
+  case("quota: replacing, truncating, removing and streaming keep the count", function(env)
+    sh("mkdir " .. hc.q(env:path("q")))
+    local r = env:runtime { mounts = { ["/q"] = { "q", "rw", quota = 1000 } } }
+    r:ok("fs.write", { path = "/q/a", data = b64(("a"):rep(600)) })
+    r:ok("fs.write", { path = "/q/a", data = b64(("a"):rep(900)) })          -- replaces: 900
+    r:fail("fs.truncate", { path = "/q/a", length = 2000 }, "limit:quota")
+    r:ok("fs.truncate", { path = "/q/a", length = 100 })                     -- 100
+    r:ok("fs.write", { path = "/q/b", data = b64(("b"):rep(800)) })          -- 900
+    r:fail("fs.write", { path = "/q/c", data = b64(("c"):rep(200)) }, "limit:quota")
+    r:ok("fs.remove", { path = "/q/b" })                                     -- 100
+    local h = r:handle({ path = "/q/c", mode = "w" })
+    r:ok("io.write", { handle = h, data = b64(("c"):rep(900)) })             -- 1000
+    r:fail("io.write", { handle = h, data = b64("c") }, "limit:quota")
+    local got = hc.read(env:path("q/c"))
+    env:check(got ~= nil and #got == 900, nil, "io.write past the quota changed the file: %d bytes",
+              got and #got or -1)
   end)
 
   case("fs.* and io.* need their grants", function(env)
