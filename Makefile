@@ -3,7 +3,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo test test-c test-lua lint bench asan clean
+.PHONY: all deps build demo test test-c test-lua lint bench asan fuzz clean
 
 all: build
 
@@ -33,6 +33,13 @@ asan: deps
 
 bench: build
 	bash bench/run.sh $(BUILD)
+
+# libFuzzer over the capability resolver (clang): FUZZ_SECONDS of random paths.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -DHC_LIBFUZZER -fsanitize=fuzzer,address,undefined \
+	  -Icore spec/fuzz/fuzz_capdir.c core/capdir.c -o build/fuzz_capdir_libfuzzer
+	./build/fuzz_capdir_libfuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=24
 
 clean:
 	rm -rf $(BUILD) build-asan

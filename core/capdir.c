@@ -52,6 +52,8 @@ void hc_capdir_close(hc_capdir *c) {
 /* {===== the fast path ===== */
 
 static int open_beneath2(int root, const char *rel, int flags, mode_t mode) {
+  /* openat(2) ignores other flags beside O_PATH; openat2(2) refuses them: behave like openat. */
+  if (flags & O_PATH) flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   struct open_how how;
   memset(&how, 0, sizeof how);
   how.flags = (uint64_t)(flags | O_CLOEXEC);
@@ -195,6 +197,7 @@ static int open_walk(int root, const char *rel, int flags, mode_t mode) {
 int hc_capdir_openat(const hc_capdir *c, const char *rel, int flags, mode_t mode) {
   int r = hc_capdir_check(rel, strlen(rel));
   if (r) return r;
+  if (rel[0] == '/') return -HC_EESCAPE;   /* beneath means relative: an absolute path escapes */
   if (c->resolver != HC_RESOLVE_WALK && g_openat2 != 0) {
     r = open_beneath2(c->fd, rel, flags, mode);
     if (r != -ENOSYS && !(r == -EPERM && g_openat2 < 0)) {
