@@ -101,11 +101,8 @@ return {
       properties = { data = { type = "string" }, bytes_read = INT, eof = { type = "boolean" } },
     },
     call = function(ctx, p)
-      local max = ctx.limits.read_bytes
-      local length = p.length or math.min(DEFAULT_LENGTH, max)
-      if length > max then
-        return nil, ctx.error("limit", "size", "length is over limits.read_bytes (" .. max .. ")")
-      end
+      -- over limits.read_bytes is -32002 size: the core checks it, before any allocation
+      local length = p.length or math.min(DEFAULT_LENGTH, ctx.limits.read_bytes)
       local bytes, eof = ctx.fs.read(p.path, p.offset or 0, length)
       if not bytes then return nil, eof end
       return read_result(ctx, bytes, eof, p.encoding)
