@@ -1100,6 +1100,31 @@ bad:
 
 /* }===== */
 
+/* utf8_whole(bytes) -> the bytes up to the last whole UTF-8 character, or nil when they are not
+** UTF-8 apart from one character cut off at the end (a read that stopped inside it). */
+static int utf8_whole(lua_State *L) {
+  size_t n;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  for (size_t k = 0; k <= 3 && k <= n; k++) {
+    if (k) {   /* the last k bytes: a lead byte announcing more than k, then continuations */
+      unsigned char lead = s[n - k];
+      size_t want = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 && lead < 0xF0 ? 3
+                  : lead >= 0xC2 && lead < 0xE0 ? 2 : 0;
+      if (want <= k) continue;
+      int cont = 1;
+      for (size_t i = n - k + 1; i < n; i++) cont &= (s[i] & 0xC0) == 0x80;
+      if (!cont) continue;
+    }
+    if (hc_utf8_valid((const char *)s, n - k)) {
+      lua_pushlstring(L, (const char *)s, n - k);
+      return 1;
+    }
+    if (k == 0 && n >= 1 && (s[n - 1] & 0x80) == 0) break;   /* ends in ASCII: plainly invalid */
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
 void hc_fsapi_open(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"set_mounts", fs_set_mounts},
@@ -1110,6 +1135,7 @@ void hc_fsapi_open(lua_State *L) {
     {"fs_open", fs_open}, {"fs_opendir", fs_opendir}, {"fs_readdir", fs_readdir},
     {"io_read", io_read}, {"io_write", io_write}, {"io_seek", io_seek}, {"io_close", io_close},
     {"io_sync", io_sync}, {"b64_encode", b64_encode}, {"b64_decode", b64_decode},
+    {"utf8_whole", utf8_whole},
     {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

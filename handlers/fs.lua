@@ -21,27 +21,12 @@ local INT = { type = "integer" }
 local DEFAULT_LENGTH = 65536
 local DEFAULT_DIR_MODE = tonumber("755", 8)
 
--- `bytes` up to the last whole UTF-8 character, or nil if they are not UTF-8 apart from a
--- character cut off by the end of the read. (Handler files share no code: io.lua has a copy.)
-local function whole_utf8(bytes)
-  local ok, bad = utf8.len(bytes)
-  if ok then return bytes end
-  -- utf8.len points at the first byte of the first bad sequence. A cut character is a lead
-  -- byte followed only by continuation bytes, fewer than the lead byte announces.
-  local lead = bytes:byte(bad)
-  local want = lead >= 0xF0 and 4 or lead >= 0xE0 and 3 or lead >= 0xC0 and 2 or 0
-  if #bytes - bad + 1 < want and not bytes:find("[^\x80-\xBF]", bad + 1) then
-    return bytes:sub(1, bad - 1)
-  end
-  return nil
-end
-
 -- The result of a read: base64 `data`, or text that stops at the last whole character.
 local function read_result(ctx, bytes, eof, encoding)
   if encoding ~= "utf8" then
     return { data = ctx.base64.encode(bytes), bytes_read = #bytes, eof = eof }
   end
-  local text = whole_utf8(bytes)
+  local text = ctx.utf8_whole(bytes)
   -- At the end of the file a cut character never completes: the file is not UTF-8.
   if not text or (eof and #text < #bytes) then
     return nil, ctx.error("os", "EILSEQ", "the bytes are not valid UTF-8: read them as base64")

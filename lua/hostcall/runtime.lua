@@ -157,6 +157,7 @@ function M.init(cfg)
     fs = fs,
     io = io,
     base64 = base64,
+    utf8_whole = host.utf8_whole,
     limits = sandbox.view(limits, "ctx.limits"),
     sleep = host.sleep,
     exit = host.exit,
