@@ -8,12 +8,12 @@
 ** Handles (files and directory streams) live in their session, behind random 64-bit tokens.
 */
 #include "fsapi.h"
+#include "base64.h"
 #include "capdir.h"
 #include "internal.h"
 #include "json.h"
 
 #include <dirent.h>
-#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
@@ -388,12 +388,24 @@ static int fs_stat(lua_State *L) {
 }
 
 /* Read up to len bytes at off (or sequentially when off < 0) into a Lua string; eof per the
-** contract: regular files by size, anything else by a read of 0 bytes. */
-static int read_into(lua_State *L, int fd, lua_Integer off, lua_Integer len, const struct stat *known) {
+** contract: regular files by size, anything else by a read of 0 bytes. With b64, the result is
+** the bytes' base64 as a JSON text, and the byte count is a third result. */
+static int read_into(lua_State *L, int fd, lua_Integer off, lua_Integer len, const struct stat *known,
+                     int b64) {
   hc_tenant *t = tenant_of(L);
   if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
+  /* base64: a text (core/json.c) the encoder copies as it is; the bytes are read into its tail
+  ** and encoded forwards in place. Plain: a Lua string. */
+  hc_json_text *txt = NULL;
   luaL_Buffer b;
-  char *p = luaL_buffinitsize(L, &b, (size_t)len);
+  char *buf;
+  if (b64) {
+    txt = hc_json_push_text(L, HC_BASE64_INPLACE_CAP((size_t)len));
+    buf = txt->p;
+  } else {
+    buf = luaL_buffinitsize(L, &b, (size_t)len);
+  }
+  char *p = buf + (b64 ? txt->cap - (size_t)len : 0);
   size_t got = 0;
   int zero = 0;
   while ((lua_Integer)got < len) {
@@ -403,14 +415,15 @@ static int read_into(lua_State *L, int fd, lua_Integer off, lua_Integer len, con
     if (n < 0) {
       if ((errno == EAGAIN || errno == EWOULDBLOCK) && got > 0) break;
       int e = errno;
-      luaL_pushresultsize(&b, 0);
+      if (!b64) luaL_pushresultsize(&b, 0);
       lua_pop(L, 1);
       return fail(L, -e, "read");
     }
     if (n == 0) { zero = 1; break; }
     got += (size_t)n;
   }
-  luaL_pushresultsize(&b, got);
+  if (b64) txt->n = hc_base64_encode((const unsigned char *)p, got, buf);
+  else luaL_pushresultsize(&b, got);
   struct stat st;
   int eof;
   /* A regular file opened by path was stat'ed just before the read; a size change in between
@@ -423,7 +436,15 @@ static int read_into(lua_State *L, int fd, lua_Integer off, lua_Integer len, con
     eof = zero && got == 0;
   }
   lua_pushboolean(L, eof);
-  return 2;
+  if (!b64) return 2;
+  lua_pushinteger(L, (lua_Integer)got);
+  return 3;
+}
+
+/* The optional encoding argument of the read primitives: nil or "bytes", or "base64". */
+static int want_base64(lua_State *L, int idx) {
+  static const char *const names[] = {"bytes", "base64", NULL};
+  return luaL_checkoption(L, idx, "bytes", names);
 }
 
 static int fs_read(lua_State *L) {
@@ -431,6 +452,7 @@ static int fs_read(lua_State *L) {
   GUEST(1, g);
   NOT_ROOT(g, 1);
   lua_Integer off = luaL_optinteger(L, 2, 0), len = luaL_optinteger(L, 3, 65536);
+  int b64 = want_base64(L, 4);
   if (off < 0 || len < 0) return fail(L, -EINVAL, lua_tostring(L, 1));
   hc_tenant *t = tenant_of(L);
   if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
@@ -445,7 +467,7 @@ static int fs_read(lua_State *L) {
   } else if (len > 65536) {
     len = 65536;   /* a FIFO or device: one buffer at a time */
   }
-  int n = read_into(L, fd, off, len, &st);
+  int n = read_into(L, fd, off, len, &st, b64);
   close(fd);
   return n;
 }
@@ -948,6 +970,7 @@ static int io_read(lua_State *L) {
   if (h->dir || !h->readable) return fail(L, -EBADF, "handle");
   lua_Integer len = luaL_optinteger(L, 2, 65536);
   lua_Integer off = lua_isnoneornil(L, 3) ? -1 : luaL_checkinteger(L, 3);
+  int b64 = want_base64(L, 4);
   if (len < 0 || (off < 0 && !lua_isnoneornil(L, 3))) return fail(L, -EINVAL, "read");
   hc_tenant *t = tenant_of(L);
   if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
@@ -959,7 +982,7 @@ static int io_read(lua_State *L) {
   } else if (len > 65536) {
     len = 65536;
   }
-  return read_into(L, h->fd, off, len, NULL);
+  return read_into(L, h->fd, off, len, NULL, b64);
 }
 
 static int io_write(lua_State *L) {
@@ -1025,72 +1048,26 @@ static int io_sync(lua_State *L) {
 
 /* }===== */
 
-/* {===== base64 (standard alphabet, padded) ===== */
-
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Two output characters per 12 input bits: one table lookup instead of two. */
-static char B64_PAIRS[4096][2];
-static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
-
-static void b64_init(void) {
-  for (int i = 0; i < 4096; i++) {
-    B64_PAIRS[i][0] = B64[i >> 6];
-    B64_PAIRS[i][1] = B64[i & 63];
-  }
-}
+/* {===== base64 (core/base64.c) ===== */
 
 static int b64_encode(lua_State *L) {
   size_t n;
   const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
-  pthread_once(&b64_once, b64_init);
   luaL_Buffer b;
-  char *o = luaL_buffinitsize(L, &b, (n + 2) / 3 * 4);
-  size_t k = 0, i = 0;
-  for (; i + 2 < n; i += 3) {
-    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
-    memcpy(o + k, B64_PAIRS[v >> 12], 2);
-    memcpy(o + k + 2, B64_PAIRS[v & 4095], 2);
-    k += 4;
-  }
-  if (i < n) {
-    unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0);
-    o[k++] = B64[v >> 18];
-    o[k++] = B64[(v >> 12) & 63];
-    o[k++] = i + 1 < n ? B64[(v >> 6) & 63] : '=';
-    o[k++] = '=';
-  }
-  luaL_pushresultsize(&b, k);
+  char *o = luaL_buffinitsize(L, &b, HC_BASE64_ENCODED_LEN(n));
+  luaL_pushresultsize(&b, hc_base64_encode(s, n, o));
   return 1;
 }
 
 static int b64_decode(lua_State *L) {
-  static signed char rev[256];
-  static int ready;
-  if (!ready) {
-    memset(rev, -1, sizeof rev);
-    for (int i = 0; i < 64; i++) rev[(unsigned char)B64[i]] = (signed char)i;
-    ready = 1;
-  }
   size_t n;
-  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
-  if (n % 4) goto bad;
+  const char *s = luaL_checklstring(L, 1, &n);
   luaL_Buffer b;
-  char *o = luaL_buffinitsize(L, &b, n / 4 * 3);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i += 4) {
-    int pad = (s[i + 3] == '=') + (s[i + 2] == '=' && s[i + 3] == '=');
-    if (pad && i + 4 != n) { luaL_pushresultsize(&b, 0); lua_pop(L, 1); goto bad; }
-    int a = rev[s[i]], c = rev[s[i + 1]], d = pad >= 2 ? 0 : rev[s[i + 2]], e = pad >= 1 ? 0 : rev[s[i + 3]];
-    if ((a | c | d | e) < 0) { luaL_pushresultsize(&b, 0); lua_pop(L, 1); goto bad; }
-    unsigned v = (unsigned)a << 18 | (unsigned)c << 12 | (unsigned)d << 6 | (unsigned)e;
-    o[k++] = (char)(v >> 16);
-    if (pad < 2) o[k++] = (char)(v >> 8);
-    if (pad < 1) o[k++] = (char)v;
-  }
-  luaL_pushresultsize(&b, k);
-  return 1;
-bad:
+  unsigned char *o = (unsigned char *)luaL_buffinitsize(L, &b, n / 4 * 3 + 1);
+  long k = hc_base64_decode(s, n, o);
+  luaL_pushresultsize(&b, k < 0 ? 0 : (size_t)k);
+  if (k >= 0) return 1;
+  lua_pop(L, 1);
   lua_pushnil(L);
   lua_pushliteral(L, "data");
   lua_pushliteral(L, "data is not valid padded base64");

@@ -171,6 +171,7 @@ int hc_task_wait(hc_task *k, uint64_t wake_us);
 hc_session *hc_session_new(hc_runtime *rt, int kind, int in_fd, int out_fd, int owns_fd);
 void hc_session_frame(hc_session *s, const char *frame, size_t len);
 void hc_session_answer(hc_session *s, hc_batch *b, const char *body, size_t len);
+void hc_session_answer_buf(hc_session *s, hc_batch *batch, hc_buf *b);
 void hc_session_close(hc_session *s);
 void hc_session_flush(hc_session *s);
 void hc_session_mark_dirty(hc_session *s);

@@ -58,6 +58,7 @@ _Static_assert(sizeof(lua_Number) == 8, "hostcall needs double Lua numbers");
 static char null_sentinel;
 static char array_mt_key;
 static char encbuf_key;
+static char text_mt_key;
 
 
 /*
@@ -802,6 +803,56 @@ void hc_json_push_array_mt (lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &array_mt_key);
 }
 
+/* {===== texts: strings held in C memory ===== */
+
+static int text_len (lua_State *L) {
+  hc_json_text *t = lua_touserdata(L, 1);
+  lua_pushinteger(L, (lua_Integer)t->n);
+  return 1;
+}
+
+static int text_tostring (lua_State *L) {
+  hc_json_text *t = lua_touserdata(L, 1);
+  lua_pushlstring(L, t->p, t->n);
+  return 1;
+}
+
+hc_json_text *hc_json_push_text (lua_State *L, size_t cap) {
+  hc_json_text *t = lua_newuserdatauv(L, sizeof *t + cap, 0);
+  t->n = 0;
+  t->cap = cap;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &text_mt_key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 4);
+    lua_pushcfunction(L, text_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushcfunction(L, text_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "hostcall.text");
+    lua_setfield(L, -2, "__name");
+    lua_pushboolean(L, 0);   /* locked, like the array marker */
+    lua_setfield(L, -2, "__metatable");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &text_mt_key);
+  }
+  lua_setmetatable(L, -2);
+  return t;
+}
+
+/* The text at idx, or NULL when it is some other userdata. */
+static hc_json_text *to_text (lua_State *L, int idx) {
+  hc_json_text *t = NULL;
+  if (!lua_getmetatable(L, idx))
+    return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &text_mt_key);
+  if (lua_rawequal(L, -1, -2))
+    t = lua_touserdata(L, idx);
+  lua_pop(L, 2);
+  return t;
+}
+
+/* }===== */
+
 
 /*
 ** {======================================================
@@ -1124,7 +1175,16 @@ static int enc_value (Enc *E, int idx, int sch, int depth) {
       }
       return enc_fail(E, "unsupported type lightuserdata");
     case LUA_TFUNCTION: return enc_fail(E, "unsupported type function");
-    case LUA_TUSERDATA: return enc_fail(E, "unsupported type userdata");
+    case LUA_TUSERDATA: {
+      hc_json_text *t = to_text(L, idx);
+      if (!t)
+        return enc_fail(E, "unsupported type userdata");
+      hc_buf_reserve(E->b, t->n + 2);
+      hc_buf_addc(E->b, '"');
+      hc_buf_add(E->b, t->p, t->n);
+      hc_buf_addc(E->b, '"');
+      return 0;
+    }
     case LUA_TTHREAD: return enc_fail(E, "unsupported type thread");
     default: return enc_fail(E, "unsupported type");
   }

@@ -49,6 +49,17 @@ void hc_json_push_array_mt(lua_State *L);
 /* Push the null sentinel (a light userdata) used for JSON null inside arrays/objects. */
 void hc_json_push_null(lua_State *L);
 
+/* A string value held in C memory that needs no escaping (base64 text): the encoder copies its
+** bytes between quotes without a scan, and it never becomes a Lua string (a 1 MiB read is not
+** copied into one). Only the core makes them, and only of printable ASCII other than '"' and
+** '\\'. Lua sees a userdata named hostcall.text: #t is its length, tostring(t) a string copy. */
+typedef struct hc_json_text {
+  size_t n, cap;
+  char p[];
+} hc_json_text;
+/* Push a new text with room for cap bytes and length 0 (memory from the state's allocator). */
+hc_json_text *hc_json_push_text(lua_State *L, size_t cap);
+
 /* Encode the value at idx into out. schema_idx (0 = none) is a JSON-Schema table used only as a
 ** hint: an empty table whose schema says type "array" encodes as []. Returns 0, or -1 with a static
 ** message in *err (cycle/depth, NaN, invalid UTF-8, bad key, unsupported type). Raw access only. */

@@ -44,6 +44,26 @@ void hc_session_answer(hc_session *s, hc_batch *b, const char *body, size_t len)
   b->answers++;
 }
 
+/* The answer in b (the runtime's scratch). When the session's output is empty and needs no header
+** before the body, the two buffers trade memory instead of copying a body of megabytes. */
+void hc_session_answer_buf(hc_session *s, hc_batch *batch, hc_buf *b) {
+  int lsp = s->kind == HC_SESSION_FD && s->rt->cfg.framing == HC_FRAMING_LSP;
+  if (batch || s->dead || lsp || s->out.n || s->out.oom || b->oom) {
+    hc_session_answer(s, batch, b->p, b->n);
+    return;
+  }
+  char *p = s->out.p;
+  size_t cap = s->out.cap;
+  s->out.p = b->p;
+  s->out.cap = b->cap;
+  s->out.n = b->n;
+  b->p = p;
+  b->cap = cap;
+  b->n = 0;
+  if (s->kind == HC_SESSION_FD && s->rt->cfg.framing == HC_FRAMING_NDJSON) hc_buf_addc(&s->out, '\n');
+  hc_session_mark_dirty(s);
+}
+
 void hc_session_mark_dirty(hc_session *s) {
   if (s->dirty || s->dead) return;
   s->dirty = 1;

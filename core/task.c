@@ -75,7 +75,7 @@ static void task_end(hc_task *k, hc_buf *resp, int code, const char *errno_name,
   hc_loop_timer_stop(&rt->loop, &k->timer);
   if (k->has_id && resp) {
     out = resp->n;
-    hc_session_answer(s, k->batch, resp->p, resp->n);
+    hc_session_answer_buf(s, k->batch, resp);
   }
   hc_audit(rt, s, k->id, k->id_len, k->method, code, errno_name, limit, k->start_us, k->bytes_in,
            out);

@@ -21,11 +21,8 @@ local INT = { type = "integer" }
 local DEFAULT_LENGTH = 65536
 local DEFAULT_DIR_MODE = tonumber("755", 8)
 
--- The result of a read: base64 `data`, or text that stops at the last whole character.
-local function read_result(ctx, bytes, eof, encoding)
-  if encoding ~= "utf8" then
-    return { data = ctx.base64.encode(bytes), bytes_read = #bytes, eof = eof }
-  end
+-- The result of a text read: the text stops at the last whole character.
+local function text_result(ctx, bytes, eof)
   local text = ctx.utf8_whole(bytes)
   -- At the end of the file a cut character never completes: the file is not UTF-8.
   if not text or (eof and #text < #bytes) then
@@ -88,9 +85,15 @@ return {
     call = function(ctx, p)
       -- over limits.read_bytes is -32002 size: the core checks it, before any allocation
       local length = p.length or math.min(DEFAULT_LENGTH, ctx.limits.read_bytes)
-      local bytes, eof = ctx.fs.read(p.path, p.offset or 0, length)
-      if not bytes then return nil, eof end
-      return read_result(ctx, bytes, eof, p.encoding)
+      if p.encoding == "utf8" then
+        local bytes, eof = ctx.fs.read(p.path, p.offset or 0, length)
+        if not bytes then return nil, eof end
+        return text_result(ctx, bytes, eof)
+      end
+      -- base64 straight from the core: the bytes never become a Lua string of their own
+      local data, eof, n = ctx.fs.read(p.path, p.offset or 0, length, "base64")
+      if not data then return nil, eof end
+      return { data = data, bytes_read = n, eof = eof }
     end,
   },
 

@@ -42,11 +42,13 @@ return {
     call = function(ctx, p)
       -- over limits.read_bytes is -32002 size: the core checks it, before any allocation
       local length = p.length or math.min(DEFAULT_LENGTH, ctx.limits.read_bytes)
+      if p.encoding ~= "utf8" then   -- base64 straight from the core, no Lua copy of the bytes
+        local data, eof, n = ctx.io.read(p.handle, length, p.offset, "base64")
+        if not data then return nil, eof end
+        return { data = data, bytes_read = n, eof = eof }
+      end
       local bytes, eof = ctx.io.read(p.handle, length, p.offset)
       if not bytes then return nil, eof end
-      if p.encoding ~= "utf8" then
-        return { data = ctx.base64.encode(bytes), bytes_read = #bytes, eof = eof }
-      end
       local text = ctx.utf8_whole(bytes)
       -- At the end of a file a cut character never completes: the file is not UTF-8.
       if eof and text and #text < #bytes then text = nil end

@@ -124,7 +124,7 @@ function M.init(cfg)
     return function(...)
       local a, b, c, d = f(...)
       if a == nil and d then return nil, make_error(d, b, c) end
-      return a, b
+      return a, b, c
     end
   end
   local fs_write, fs_open = lift(host.fs_write), lift(host.fs_open)
