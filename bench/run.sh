@@ -5,8 +5,10 @@
 #
 # Knobs (environment, defaults in brackets): ROUNDS [9] and ROUND_MS [1200] for the 64-deep
 # socket rounds, W1_ROUNDS [4] and W1_MS [1000] for the window-1 rounds, PING_ROUNDS [5] and
-# PING_ROUND_MS [300] for bench_ping, BENCH_CALLGRIND=0 to skip the instruction counts, NODE
-# (the node binary). See bench/README.md.
+# PING_ROUND_MS [300] for bench_ping, BENCH_CALLGRIND=0 to skip the instruction counts,
+# SANDBOX_ROUNDS [9] and SANDBOX_TENANTS [2000] for bench_sandbox, FS_ROUNDS [5] for bench_fs,
+# FSOCK_ROUNDS [5] and FSOCK_MS [1000] for the fs.read socket rounds, NODE (the node binary).
+# See bench/README.md.
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -19,11 +21,16 @@ W1_ROUNDS=${W1_ROUNDS:-4}
 W1_MS=${W1_MS:-1000}
 PING_ROUNDS=${PING_ROUNDS:-5}
 PING_ROUND_MS=${PING_ROUND_MS:-300}
+FSOCK_ROUNDS=${FSOCK_ROUNDS:-5}
+FSOCK_MS=${FSOCK_MS:-1000}
 
 for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox bench_fs; do
   [ -x "$BUILD/$b" ] || { echo "bench: $BUILD/$b is missing: build first (make bench)" >&2; exit 2; }
 done
 [ -x "$NODE" ] || { echo "bench: node not found (set NODE=...)" >&2; exit 2; }
+for f in node_echo.js node_fs.js; do
+  [ -f "$HERE/$f" ] || { echo "bench: $HERE/$f is missing" >&2; exit 2; }
+done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/hc-bench.XXXXXX")
 PIDS=()
@@ -116,13 +123,13 @@ NODE_PID=$!; PIDS+=("$NODE_PID"); wait_sock "$NODE_SOCK" "$NODE_PID"
 TCK=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }   # utime+stime, all threads
 
-# sock NAME PATH PID WINDOW MS: one bench_socket run; appends its req/s to $TMP/NAME.rps and the
-# server's CPU time per request (user+sys, every thread of the server, warm-up included) to
-# $TMP/NAME.cpu, and echoes the req/s.
+# sock NAME PATH PID WINDOW MS [BENCH_SOCKET_OPTIONS...]: one bench_socket run; appends its req/s
+# to $TMP/NAME.rps and the server's CPU time per request (user+sys, every thread of the server,
+# warm-up included) to $TMP/NAME.cpu, and echoes the req/s.
 sock() {
   local out c0 c1 total rps
   c0=$(cpu_ticks "$3")
-  out=$("$BIN/bench_socket" "$2" --window "$4" --duration-ms "$5" --warmup-ms 300) || {
+  out=$("$BIN/bench_socket" "$2" --window "$4" --duration-ms "$5" --warmup-ms 300 "${@:6}") || {
     echo "bench: bench_socket $2 failed" >&2; exit 1; }
   c1=$(cpu_ticks "$3")
   rps=$(echo "$out" | field rps); total=$(echo "$out" | field total)
@@ -199,6 +206,51 @@ echo
 echo
 # }=====
 
+# {===== 7. fs.read 4 KiB over a unix socket: hostcall serve against node_fs.js =====
+# One 4 KiB file, FSROOT/input/file4k. hostcall mounts FSROOT/input read-only at /input; node_fs.js
+# gets FSROOT as its one root, so the same request line `{"path":"/input/file4k"}` reads the same
+# host file from both. Every answer must carry the whole file (bytes_read, eof, the base64's
+# start), so a server that answers errors or nothing cannot look fast.
+FSROOT=$TMP/fsroot
+mkdir -p "$FSROOT/input"
+awk 'BEGIN { for (i = 0; i < 4096; i++) printf "%c", 97 + i % 26 }' >"$FSROOT/input/file4k"
+FS_POLICY=$TMP/fs-policy.lua
+printf 'return { methods = { "fs.*" }, mounts = { ["/input"] = { path = "%s", perms = "ro" } } }\n' \
+  "$FSROOT/input" >"$FS_POLICY"
+HCFS_SOCK=$TMP/hcfs.sock
+NODEFS_SOCK=$TMP/nodefs.sock
+"$BIN/hostcall" serve --policy "$FS_POLICY" --listen "unix:$HCFS_SOCK" --audit /dev/null 2>"$TMP/hcfs.err" &
+HCFS_PID=$!; PIDS+=("$HCFS_PID"); wait_sock "$HCFS_SOCK" "$HCFS_PID"
+"$NODE" "$HERE/node_fs.js" "$NODEFS_SOCK" "$FSROOT" 2>"$TMP/nodefs.err" &
+NODEFS_PID=$!; PIDS+=("$NODEFS_PID"); wait_sock "$NODEFS_SOCK" "$NODEFS_PID"
+FSREQ=(--request '{"jsonrpc":"2.0","id":0,"method":"fs.read","params":{"path":"/input/file4k"}}'
+       --expect-substring '"bytes_read":4096' --expect-substring '"eof":true'
+       --expect-substring '"data":"YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXph')
+
+echo "-- 7. fs.read 4 KiB over a unix socket, 64 deep: hostcall serve vs node_fs.js (${FSOCK_ROUNDS} alternating rounds of ${FSOCK_MS} ms)"
+for r in $(seq "$FSOCK_ROUNDS"); do
+  if [ $((r % 2)) -eq 1 ]; then
+    a=$(sock hcfs "$HCFS_SOCK" "$HCFS_PID" 64 "$FSOCK_MS" "${FSREQ[@]}")
+    b=$(sock nodefs "$NODEFS_SOCK" "$NODEFS_PID" 64 "$FSOCK_MS" "${FSREQ[@]}")
+  else
+    b=$(sock nodefs "$NODEFS_SOCK" "$NODEFS_PID" 64 "$FSOCK_MS" "${FSREQ[@]}")
+    a=$(sock hcfs "$HCFS_SOCK" "$HCFS_PID" 64 "$FSOCK_MS" "${FSREQ[@]}")
+  fi
+  ratio "$a" "$b" >>"$TMP/pairfs"; echo >>"$TMP/pairfs"
+  printf '   round %d: hostcall %s (%s us/req)  node %s (%s us/req)\n' \
+    "$r" "$(k "$a")" "$(last hcfs)" "$(k "$b")" "$(last nodefs)"
+done
+HCFS=$(median <"$TMP/hcfs.rps"); NODEFS=$(median <"$TMP/nodefs.rps")
+RFS=$(ratio "$HCFS" "$NODEFS"); PFS=$(median <"$TMP/pairfs")
+CPU_RFS=$(ratio "$(us nodefs)" "$(us hcfs)")
+printf '   %-28s %9s  %-20s %s\n' "" "req/s" "(range)" "server CPU per request"
+printf '   %-28s %9s  %-20s %s us\n' "hostcall (audit /dev/null)" "$(k "$HCFS")" "($(minmax <"$TMP/hcfs.rps"))" "$(us hcfs)"
+printf '   %-28s %9s  %-20s %s us\n' "node_fs.js (realpath+prefix)" "$(k "$NODEFS")" "($(minmax <"$TMP/nodefs.rps"))" "$(us nodefs)"
+printf '   ratio hostcall/node: throughput %s (median of pairs %s; target >= 3.0)\n' "$RFS" "$PFS"
+printf '                        CPU per request %s (node us / hostcall us)\n' "$CPU_RFS"
+echo
+# }=====
+
 echo "== summary"
 printf '   in-process ping  %6s ns  floor %6s ns  ratio %s (target <= 2.0)  batch-of-10 %s ns/ping\n' \
   "$(echo "$PING" | field ping_ns)" "$(echo "$PING" | field floor_ns)" \
@@ -213,3 +265,7 @@ printf '                    server CPU/request: hostcall %s us  node %s us  rati
 printf '   socket, 1 deep   hostcall %s  node %s  ratio %s\n' "$(k "$HC1")" "$(k "$NODE1")" "$(ratio "$HC1" "$NODE1")"
 printf '   sleeps           100 x 100 ms answered in %s ms; ping answered in %s ms; ping first: %s\n' \
   "$SLEEP_MS" "$SLEEP_PING" "$SLEEP_FIRST"
+printf '   fs.read 4 KiB    hostcall %s  node %s  ratio %s (target >= 3.0)  pairs %s\n' \
+  "$(k "$HCFS")" "$(k "$NODEFS")" "$RFS" "$PFS"
+printf '    over a socket   server CPU/request: hostcall %s us  node %s us  ratio %s\n' \
+  "$(us hcfs)" "$(us nodefs)" "$CPU_RFS"
