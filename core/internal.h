@@ -57,6 +57,7 @@ struct hc_tenant {
   size_t nmounts;
   int64_t nhandles;         /* open handles across the tenant's sessions */
   uint64_t cursor_key;      /* fsapi.c: keys this tenant's fs.list cursors */
+  struct hc_netpolicy *net; /* netapi.c: the policy's net rules */
 };
 
 struct hc_task {
@@ -81,6 +82,8 @@ struct hc_task {
   int64_t sample_count;     /* instructions counted in it */
   double rate;              /* instructions per microsecond, from the last sample (0: none) */
   int tripped;              /* HC_TRIP_*: a budget ran out; sticky */
+  void (*park_cancel)(hc_task *k, void *data);   /* an external wait to call off (hc_task_park) */
+  void *park_data;
   hc_task *prev, *next;
 };
 
@@ -142,6 +145,7 @@ struct hc_runtime {
   int in_call;
   hc_buf scratch;
   hc_buf rpc_scratch;       /* member names while parsing envelopes */
+  struct hc_resolver *resolver;   /* netapi.c: name lookups, started on first need */
   timer_t wd_timer;         /* the watchdog (sandbox.c) */
   int wd_ok;
   pid_t wd_tid;
@@ -166,6 +170,12 @@ void hc_task_start(hc_session *s, hc_batch *b, const hc_rpc_req *r);
 void hc_task_cancel(hc_task *k, int code, const char *limit, const char *msg);
 void hc_task_discard(hc_task *k);
 int hc_task_wait(hc_task *k, uint64_t wake_us);
+/* Park the running call on something outside the loop's timers (a name lookup, later a socket):
+** the C function then yields hc_sentinel. It is resumed by hc_task_wake, or with no news when
+** until_us (0: its deadline) comes; cancel(k, data) runs first if the timer or the call's end
+** comes before the wake, so the waker never touches a dead call. */
+void hc_task_park(hc_task *k, uint64_t until_us, void (*cancel)(hc_task *k, void *data), void *data);
+void hc_task_wake(hc_task *k);
 
 /* session.c */
 hc_session *hc_session_new(hc_runtime *rt, int kind, int in_fd, int out_fd, int owns_fd);

@@ -3,6 +3,7 @@
 ** listeners, and stopping with a drain.
 */
 #include "internal.h"
+#include "netapi.h"
 #include "embed.h"
 #include "sandbox.h"
 
@@ -185,6 +186,7 @@ void hc_runtime_free(hc_runtime *rt) {
   hc_sessions_flush_dirty(rt);
   hc_audit_flush(rt);
   hc_sessions_reap(rt);
+  hc_netapi_runtime_free(rt);   /* no session is left to wait on a lookup */
   hc_tenant_free(rt->tenant);
   hc_sandbox_free(rt);
   if (rt->stopfd >= 0) close(rt->stopfd);

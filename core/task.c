@@ -66,6 +66,13 @@ static void batch_done(hc_session *s, hc_batch *b, int emit) {
   free(b);
 }
 
+static void park_call_off(hc_task *k) {
+  void (*cancel)(hc_task *, void *) = k->park_cancel;
+  if (!cancel) return;
+  k->park_cancel = NULL;
+  cancel(k, k->park_data);
+}
+
 /* Answer (unless a notification), audit, and recycle the thread. */
 static void task_end(hc_task *k, hc_buf *resp, int code, const char *errno_name,
                      const char *limit, int reset) {
@@ -73,6 +80,7 @@ static void task_end(hc_task *k, hc_buf *resp, int code, const char *errno_name,
   hc_runtime *rt = s->rt;
   size_t out = 0;
   hc_loop_timer_stop(&rt->loop, &k->timer);
+  park_call_off(k);
   if (k->has_id && resp) {
     out = resp->n;
     hc_session_answer_buf(s, k->batch, resp);
@@ -215,6 +223,7 @@ static void task_timer(hc_loop *loop, hc_timer *tm) {
   hc_task *k = tm->data;
   k->waiting = 0;
   k->wake_us = 0;
+  park_call_off(k);
   if (loop->now_us >= k->deadline_us) {
     task_fail(k, HC_E_LIMIT, "time", "time limit reached", 1);
     return;
@@ -225,6 +234,20 @@ static void task_timer(hc_loop *loop, hc_timer *tm) {
 int hc_task_wait(hc_task *k, uint64_t wake_us) {
   k->wake_us = wake_us ? wake_us : 1;
   return 0;
+}
+
+void hc_task_park(hc_task *k, uint64_t until_us, void (*cancel)(hc_task *k, void *data), void *data) {
+  k->wake_us = until_us && until_us < k->deadline_us ? until_us : k->deadline_us;
+  k->park_cancel = cancel;
+  k->park_data = data;
+}
+
+void hc_task_wake(hc_task *k) {
+  hc_loop_timer_stop(&k->s->rt->loop, &k->timer);
+  k->waiting = 0;
+  k->wake_us = 0;
+  k->park_cancel = NULL;
+  task_resume(k, 0);
 }
 
 static void refuse(hc_session *s, hc_batch *b, const hc_rpc_req *r, int code, const char *msg,

@@ -7,6 +7,7 @@
 #include "json.h"
 #include "sandbox.h"
 #include "fsapi.h"
+#include "netapi.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -359,6 +360,7 @@ static int tenant_boot(lua_State *L) {
   set_fn(L, "clock", host_clock);
   set_fn(L, "set_memory_limit", host_set_memory_limit);
   hc_fsapi_open(L);
+  hc_netapi_open(L);
   hc_json_push_null(L);
   lua_setfield(L, -2, "null");
   hc_json_push_array_mt(L);
@@ -475,6 +477,7 @@ void hc_tenant_free(hc_tenant *t) {
   if (!t) return;
   if (t->L) lua_close(t->L);
   hc_fsapi_free(t);
+  hc_netapi_free(t);
   free(t->pool);
   free(t->pool_ref);
   free(t->name);

@@ -88,6 +88,9 @@ function M.init(cfg)
   table.sort(mounts, function(a, b) return a.guest < b.guest end)
   local sok, serr = pcall(host.set_mounts, mounts)
   if not sok then return nil, cfg.policy_name .. ": " .. tostring(serr) end
+  -- The net rules go to the core too (core/netpolicy.c): every destination is checked there.
+  local nok, nerr = pcall(host.set_net, pol.net)
+  if not nok then return nil, cfg.policy_name .. ": " .. tostring(nerr) end
 
   local dirs = {}
   for _, d in ipairs(cfg.handler_dirs) do dirs[#dirs + 1] = d end
@@ -148,6 +151,7 @@ function M.init(cfg)
     read = lift(host.io_read), write = lift(host.io_write), seek = lift(host.io_seek),
     close = lift(host.io_close), sync = lift(host.io_sync),
   }, "ctx.io")
+  local net = sandbox.view({ resolve = lift(host.net_resolve) }, "ctx.net")
   local base64 = sandbox.view({ encode = host.b64_encode, decode = lift(host.b64_decode) },
                               "ctx.base64")
   local limits = {}
@@ -156,6 +160,7 @@ function M.init(cfg)
   local api = sandbox.view({
     fs = fs,
     io = io,
+    net = net,
     base64 = base64,
     utf8_whole = host.utf8_whole,
     limits = sandbox.view(limits, "ctx.limits"),

@@ -1,0 +1,126 @@
+-- spec/net_spec.lua: the network policy end to end (CONTRACT.md section 6): rules checked when
+-- the policy loads, and net.resolve under them. Names come from /etc/hosts ("localhost"): no
+-- test needs the network. Sockets, TLS and http.fetch join this file as they land.
+-- luacheck: std +busted
+local hc = require "spec.support.hc"
+local cjson = require "cjson"
+
+local function pol(allow, deny)
+  local function list(t)
+    local q = {}
+    for i, r in ipairs(t or {}) do q[i] = string.format("%q", r) end
+    return "{ " .. table.concat(q, ", ") .. " }"
+  end
+  return string.format('return { methods = { "net.*", "sys.*" }, net = { allow = %s, deny = %s } }',
+                       list(allow), list(deny))
+end
+
+local function resolve(rt, host)
+  local _, r = hc.call(rt, hc.req(1, "net.resolve", { host = host }))
+  return r
+end
+
+local function refused(r, code, errno)
+  assert.is_table(r.error, "expected an error, got " .. cjson.encode(r))
+  assert.equal(code, r.error.code)
+  assert.equal(errno, r.error.data.errno)
+end
+
+describe("net rules at load", function()
+  after_each(function() hc.cleanup() end)
+
+  it("refuses a bad rule with its field path", function()
+    local cases = {
+      { pol({ "10.1.0.1/16:80" }), 'net.allow[1]' },
+      { pol({ "127.0.0.1:80", "1.2.3.4:70-60" }), 'net.allow[2]' },
+      { pol({}, { "[fd00::/8]:0" }), 'net.deny[1]' },
+    }
+    for _, c in ipairs(cases) do
+      local rt, err = hc.try_new({ policy_source = c[1], name = "acme.lua" })
+      assert.is_nil(rt, c[1])
+      assert.matches("acme.lua: " .. c[2], err, 1, true)
+      assert.not_matches("/", err:gsub("%[fd00::/8%]", ""):gsub("%d+%.%d+%.%d+%.%d+/%d+", ""))
+    end
+  end)
+end)
+
+describe("net.resolve", function()
+  after_each(function() hc.cleanup() end)
+
+  it("gives loopback only through an IP rule, never through a name rule", function()
+    local by_name = hc.runtime(pol({ "localhost:*" }))
+    local r = resolve(by_name, "localhost")
+    assert.is_nil(r.error)
+    assert.same({}, r.result.addresses)   -- localhost is named, but its addresses are loopback
+    local by_ip = hc.runtime(pol({ "localhost:*", "127.0.0.1:8080" }))
+    r = resolve(by_ip, "localhost")
+    assert.same({ "127.0.0.1" }, r.result.addresses)
+  end)
+
+  it("canonicalises every IPv4 form of an allowed literal", function()
+    local rt = hc.runtime(pol({ "127.0.0.1:8080" }))
+    for _, h in ipairs({ "127.0.0.1", "0x7f.1", "0177.0.0.1", "2130706433", "127.1", "0x7f000001" }) do
+      local r = resolve(rt, h)
+      assert.is_nil(r.error, h)
+      assert.same({ "127.0.0.1" }, r.result.addresses, h)
+    end
+  end)
+
+  it("refuses literals no IP rule unlocks, in every form", function()
+    local rt = hc.runtime(pol({ "0.0.0.0/0:*", "localhost:*", "[::/0]:*" }))
+    local forms = { "127.0.0.1", "0x7f.1", "2130706433", "::ffff:127.0.0.1", "::127.0.0.1",
+                    "64:ff9b::7f00:1", "2002:7f00:1::", "169.254.169.254", "0xa9fea9fe",
+                    "::ffff:169.254.169.254", "10.0.0.1", "::1", "fe80::1", "224.0.0.1",
+                    "255.255.255.255", "0.0.0.0", "::" }
+    for _, h in ipairs(forms) do refused(resolve(rt, h), -32001, "EACCES") end
+    -- a public address under the broad rule is fine
+    assert.same({ "93.184.216.34" }, resolve(rt, "93.184.216.34").result.addresses)
+  end)
+
+  it("deny wins over allow", function()
+    local rt = hc.runtime(pol({ "127.0.0.1:80", "10.0.0.0/8:*" }, { "127.0.0.1:*", "10.1.0.0/16:*" }))
+    refused(resolve(rt, "127.0.0.1"), -32001, "EACCES")
+    refused(resolve(rt, "10.1.2.3"), -32001, "EACCES")
+    assert.same({ "10.2.0.1" }, resolve(rt, "10.2.0.1").result.addresses)
+    local named = hc.runtime(pol({ "localhost:*", "127.0.0.1:*" }, { "localhost:*" }))
+    refused(resolve(named, "localhost"), -32001, "EACCES")   -- denied by name: not even looked up
+  end)
+
+  it("refuses a name no rule names, and malformed hosts", function()
+    local rt = hc.runtime(pol({ "localhost:*" }))
+    refused(resolve(rt, "example.com"), -32001, "EACCES")
+    refused(resolve(rt, "LOCALHOST.example"), -32001, "EACCES")
+    for _, h in ipairs({ "bad..name", "-a.com", "1.2.3.4.5", "256.0.0.1", "::1%lo", "[::1",
+                         "a b", string.rep("a", 64) .. ".com", "1.2.3.4:80" }) do
+      refused(resolve(rt, h), -32000, "EINVAL")
+    end
+    local _, r = hc.call(rt, hc.req(1, "net.resolve", { host = string.rep("a", 300) }))
+    assert.equal(-32602, r.error.code)
+  end)
+
+  it("matches names without regard to case or a trailing dot", function()
+    local rt = hc.runtime(pol({ "LocalHost:*", "127.0.0.1:80" }))
+    assert.same({ "127.0.0.1" }, resolve(rt, "LOCALHOST.").result.addresses)
+  end)
+
+  it("resolves many names at once without holding up other calls", function()
+    local rt = hc.runtime(pol({ "localhost:*", "127.0.0.1:80" }))
+    local batch = {}
+    for i = 1, 30 do batch[i] = hc.req(i, "net.resolve", { host = "localhost" }) end
+    batch[31] = hc.req(31, "sys.ping", {})
+    local text = rt:call("[" .. table.concat(batch, ",") .. "]")
+    local answers = cjson.decode(text)
+    assert.equal(31, #answers)
+    for _, a in ipairs(answers) do
+      assert.is_nil(a.error)
+      if a.id ~= 31 then assert.same({ "127.0.0.1" }, a.result.addresses) end
+    end
+  end)
+
+  it("is refused without net rules, and is not granted by default", function()
+    local none = hc.runtime('return { methods = { "net.*" } }')
+    refused(resolve(none, "127.0.0.1"), -32001, "EACCES")
+    local ungranted = hc.runtime('return { methods = { "sys.*" }, net = { allow = { "127.0.0.1:80" } } }')
+    refused(resolve(ungranted, "127.0.0.1"), -32001, "EACCES")
+  end)
+end)
