@@ -12,6 +12,8 @@
 #include "capdir.h"
 #include "internal.h"
 #include "json.h"
+#include "socket.h"
+#include "stream.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -44,14 +46,6 @@ typedef struct hc_mount {
 
 #define EPH_PREFIX ".hc-session-"   /* + pid-session-random: per-session dirs of ephemeral mounts */
 
-typedef struct hc_handle {
-  uint64_t token;
-  int fd;
-  DIR *dir;                        /* a directory stream, or NULL for a file */
-  int append, readable, writable;
-  hc_mount *mount;                 /* whose quota its writes count against */
-  struct hc_handle *next;
-} hc_handle;
 
 static hc_tenant *tenant_of(lua_State *L) {
   void *ud;
@@ -834,60 +828,27 @@ static hc_session *session_of(lua_State *L) {
   return t->current->s;
 }
 
-static int push_handle(lua_State *L, hc_session *s, int fd, DIR *d, int append, int rd, int wr) {
-  hc_tenant *t = s->t;
-  if (t->nhandles >= t->limits.handles) {
-    if (d) closedir(d);
-    else close(fd);
-    return fail_limit(L, "handles", "too many open handles (limits.handles)");
-  }
+/* A file or directory handle into the session's table (core/stream.c). */
+static int push_handle(lua_State *L, hc_session *s, int fd, DIR *d, int append, int rd, int wr,
+                       hc_mount *m) {
   hc_handle *h = calloc(1, sizeof *h);
-  uint64_t tok;
-  if (!h || getrandom(&tok, sizeof tok, 0) != sizeof tok) {
-    free(h);
+  if (!h) {
     if (d) closedir(d);
     else close(fd);
     return fail(L, -ENOMEM, "open");
   }
-  h->token = tok | 1;
+  h->kind = d ? HC_STREAM_DIR : HC_STREAM_FILE;
   h->fd = fd;
   h->dir = d;
   h->append = append;
   h->readable = rd;
   h->writable = wr;
-  h->next = s->handles;
-  s->handles = h;
-  t->nhandles++;
-  char text[24];
-  snprintf(text, sizeof text, "h%016llx", (unsigned long long)h->token);
-  lua_pushstring(L, text);
-  return 1;
-}
-
-static hc_handle **find_handle(lua_State *L, hc_session *s, int idx) {
-  const char *tok = lua_tostring(L, idx);
-  if (!tok || tok[0] != 'h' || strlen(tok) != 17) return NULL;
-  char *end;
-  uint64_t v = strtoull(tok + 1, &end, 16);
-  if (*end) return NULL;
-  for (hc_handle **pp = &s->handles; *pp; pp = &(*pp)->next)
-    if ((*pp)->token == v) return pp;
-  return NULL;
-}
-
-static void handle_close(hc_tenant *t, hc_handle *h) {
-  if (h->dir) closedir(h->dir);
-  else close(h->fd);
-  t->nhandles--;
-  free(h);
+  h->mount = m;
+  return hc_stream_push(L, s, h);
 }
 
 void hc_fsapi_session_close(hc_session *s) {
-  while (s->handles) {
-    hc_handle *h = s->handles;
-    s->handles = h->next;
-    handle_close(s->t, h);
-  }
+  hc_stream_close_all(s);
   /* An ephemeral mount's session directory goes with the session. */
   for (size_t i = 0; s->eph && i < s->neph && i < s->t->nmounts; i++) {
     hc_capdir *c = &((hc_capdir *)s->eph)[i];
@@ -930,9 +891,7 @@ static int fs_open(lua_State *L) {
   struct stat st;
   if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }
   if (flags & O_TRUNC) quota_account(g.m, -old);
-  int n = push_handle(L, s, fd, NULL, append, rd, wr);
-  if (n == 1 && s->handles) s->handles->mount = g.m;
-  return n;
+  return push_handle(L, s, fd, NULL, append, rd, wr, g.m);
 }
 
 static int fs_opendir(lua_State *L) {
@@ -944,17 +903,18 @@ static int fs_opendir(lua_State *L) {
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
   DIR *d = fdopendir(fd);
   if (!d) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }
-  return push_handle(L, s, -1, d, 0, 0, 0);
+  return push_handle(L, s, -1, d, 0, 0, 0, NULL);
 }
 
 #define HANDLE(h, idx) \
-  hc_handle **hp_ = find_handle(L, session_of(L), idx); \
-  if (!hp_) return fail(L, -EBADF, "handle"); \
-  hc_handle *h = *hp_
+  hc_handle *h = hc_stream_find(session_of(L), L, idx); \
+  if (!h) return fail(L, -EBADF, "handle")
+
+#define IS_FILE(h) ((h)->kind == HC_STREAM_FILE)
 
 static int fs_readdir(lua_State *L) {
   HANDLE(h, 1);
-  if (!h->dir) return fail(L, -ENOTDIR, "handle");
+  if (h->kind != HC_STREAM_DIR) return fail(L, -ENOTDIR, "handle");
   lua_Integer limit = luaL_optinteger(L, 2, 1000);
   if (limit < 1 || limit > FS_LIST_MAX) return fail(L, -EINVAL, "limit");
   int more;
@@ -967,7 +927,8 @@ static int fs_readdir(lua_State *L) {
 
 static int io_read(lua_State *L) {
   HANDLE(h, 1);
-  if (h->dir || !h->readable) return fail(L, -EBADF, "handle");
+  if (h->kind == HC_STREAM_TCP || h->kind == HC_STREAM_UDP) return hc_socket_io_read(L, h);
+  if (!IS_FILE(h) || !h->readable) return fail(L, -EBADF, "handle");
   lua_Integer len = luaL_optinteger(L, 2, 65536);
   lua_Integer off = lua_isnoneornil(L, 3) ? -1 : luaL_checkinteger(L, 3);
   int b64 = want_base64(L, 4);
@@ -987,7 +948,8 @@ static int io_read(lua_State *L) {
 
 static int io_write(lua_State *L) {
   HANDLE(h, 1);
-  if (h->dir || !h->writable) return fail(L, -EBADF, "handle");
+  if (h->kind == HC_STREAM_TCP || h->kind == HC_STREAM_UDP) return hc_socket_io_write(L, h);
+  if (!IS_FILE(h) || !h->writable) return fail(L, -EBADF, "handle");
   size_t n;
   const char *data = luaL_checklstring(L, 2, &n);
   int has_off = !lua_isnoneornil(L, 3);
@@ -1032,15 +994,14 @@ static int io_seek(lua_State *L) {
 static int io_close(lua_State *L) {
   hc_session *s = session_of(L);
   HANDLE(h, 1);
-  *hp_ = h->next;
-  handle_close(s->t, h);
+  hc_stream_close(s, h);
   lua_pushboolean(L, 1);
   return 1;
 }
 
 static int io_sync(lua_State *L) {
   HANDLE(h, 1);
-  if (h->dir) return fail(L, -EBADF, "handle");
+  if (!IS_FILE(h)) return fail(L, -EBADF, "handle");
   if (fsync(h->fd) != 0) return fail(L, -errno, "sync");
   lua_pushboolean(L, 1);
   return 1;

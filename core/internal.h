@@ -55,7 +55,8 @@ struct hc_tenant {
   int nsessions;
   void *mounts;             /* fsapi.c: the policy's mounts (hc_mount[]) */
   size_t nmounts;
-  int64_t nhandles;         /* open handles across the tenant's sessions */
+  int64_t nhandles;         /* open files and directory streams across the tenant's sessions */
+  int64_t nsockets;         /* open sockets across the tenant's sessions */
   uint64_t cursor_key;      /* fsapi.c: keys this tenant's fs.list cursors */
   struct hc_netpolicy *net; /* netapi.c: the policy's net rules */
 };
@@ -176,6 +177,9 @@ int hc_task_wait(hc_task *k, uint64_t wake_us);
 ** comes before the wake, so the waker never touches a dead call. */
 void hc_task_park(hc_task *k, uint64_t until_us, void (*cancel)(hc_task *k, void *data), void *data);
 void hc_task_wake(hc_task *k);
+/* Resume a parked call from its timer at the next turn, its wait called off (the thing it waited
+** on is gone: it looks again and finds out). */
+void hc_task_wake_soon(hc_task *k);
 
 /* session.c */
 hc_session *hc_session_new(hc_runtime *rt, int kind, int in_fd, int out_fd, int owns_fd);

@@ -8,8 +8,15 @@
 #include "json.h"
 #include "netpolicy.h"
 #include "resolver.h"
+#include "socket.h"
+#include "stream.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -169,10 +176,303 @@ static int net_resolve(lua_State *L) {
 
 /* }===== */
 
+/* {===== sockets: connect, listen, accept, shutdown, setopt ===== */
+
+#define CONNECT_ADDRS HC_RESOLVER_MAX_ADDRS
+
+/* A connect in progress, kept on the call's stack across its waits. */
+typedef struct dial {
+  lookup look;                     /* the name lookup, when the host is a name */
+  int resolving;
+  int udp, port;
+  int via;                         /* the host was a name (look.name) */
+  int n, i, last_err;
+  hc_netaddr addrs[CONNECT_ADDRS];
+  uint64_t deadline, token;
+} dial;
+
+static void push_addr(lua_State *L, const struct sockaddr_storage *ss, socklen_t len) {
+  hc_netaddr a;
+  int port = 0;
+  char text[HC_NETADDR_STRLEN] = "";
+  if (hc_netaddr_from_sockaddr((const struct sockaddr *)ss, len, &a, &port) == 0)
+    hc_netaddr_format(&a, text, sizeof text);
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, text);
+  lua_setfield(L, -2, "addr");
+  lua_pushinteger(L, port);
+  lua_setfield(L, -2, "port");
+}
+
+/* The peer and local addresses of a connected fd, as {addr, port} tables. */
+static void push_ends(lua_State *L, int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) len = 0;
+  push_addr(L, &ss, len);
+  len = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) len = 0;
+  push_addr(L, &ss, len);
+}
+
+static int parse_port(lua_State *L, int idx) {
+  lua_Integer p = luaL_checkinteger(L, idx);
+  return p >= 1 && p <= 65535 ? (int)p : -1;
+}
+
+static uint64_t deadline_of(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return 0;
+  lua_Integer ms = luaL_checkinteger(L, idx);
+  if (ms < 0) ms = 0;
+  if (ms > 86400000) ms = 86400000;
+  return hc_now_us() + (uint64_t)ms * 1000u + 1;
+}
+
+static int dial_step(lua_State *L, int status, lua_KContext ctx);
+
+/* Start the next address: a fresh non-blocking socket as a handle, and connect. */
+static int dial_next(lua_State *L, dial *d) {
+  hc_tenant *t = tenant_of(L);
+  hc_session *s = t->current->s;
+  while (d->i < d->n) {
+    hc_netaddr *a = &d->addrs[d->i++];
+    struct sockaddr_storage ss;
+    socklen_t len;
+    hc_netaddr_to_sockaddr(a, d->port, &ss, &len);
+    int fd = socket(ss.ss_family, (d->udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { d->last_err = errno; continue; }
+    hc_handle *h = calloc(1, sizeof *h);
+    if (!h) { close(fd); return hc_socket_fail(L, ENOMEM, "connect"); }
+    h->kind = d->udp ? HC_STREAM_UDP : HC_STREAM_TCP;
+    h->fd = fd;
+    lua_settop(L, 5);
+    if (hc_stream_push(L, s, h) != 1) return 4;   /* limits.sockets */
+    lua_pop(L, 1);
+    d->token = h->token;
+    if (connect(fd, (struct sockaddr *)&ss, len) == 0) return dial_step(L, LUA_OK, 1);
+    if (errno != EINPROGRESS) {
+      d->last_err = errno;
+      hc_stream_close(s, h);
+      continue;
+    }
+    return hc_socket_wait(L, h, HC_WAIT_WRITE, d->deadline, dial_step);
+  }
+  return hc_socket_fail(L, d->last_err ? d->last_err : EACCES, "connect");
+}
+
+/* stack: 1 host, 2 port, 3 transport, 4 timeout_ms, 5 dial */
+static int dial_step(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  lua_settop(L, 5);
+  dial *d = lua_touserdata(L, 5);
+  hc_tenant *t = tenant_of(L);
+  hc_session *s = t->current->s;
+  if (d->resolving) {   /* the lookup answered: keep what the policy allows on this port */
+    d->resolving = 0;
+    lookup *w = &d->look;
+    if (!w->done) return hc_socket_fail(L, ETIMEDOUT, "name lookup");
+    if (w->err) return hc_socket_fail(L, w->err, w->err == ENOENT ? "no such host" : "name lookup");
+    for (int i = 0; i < w->naddrs && d->n < CONNECT_ADDRS; i++) {
+      hc_netaddr a;
+      if (hc_netaddr_from_sockaddr((const struct sockaddr *)&w->addrs[i], sizeof w->addrs[i], &a, NULL) == 0 &&
+          hc_netpolicy_check(t->net, HC_NETRULE_ALLOW, &a, d->port, w->name) == 0)
+        d->addrs[d->n++] = a;
+    }
+    if (d->n == 0) return hc_socket_fail(L, EACCES, "the policy allows none of the host's addresses");
+    return dial_next(L, d);
+  }
+  hc_handle *h = hc_stream_find_token(s, d->token);
+  if (!h) return hc_socket_fail(L, EBADF, "handle");
+  int err = 0;
+  socklen_t el = sizeof err;
+  if (ctx != 1 && getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0) err = errno;
+  if (err == 0 && ctx != 1) {   /* woken: connected, or the deadline came */
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getpeername(h->fd, (struct sockaddr *)&ss, &len) != 0) err = d->deadline && hc_now_us() >= d->deadline ? ETIMEDOUT : ENOTCONN;
+  }
+  if (err) {
+    d->last_err = err;
+    hc_stream_close(s, h);
+    if (err == ETIMEDOUT) return hc_socket_fail(L, err, "connect");
+    return dial_next(L, d);
+  }
+  char text[24];
+  snprintf(text, sizeof text, "h%016llx", (unsigned long long)h->token);
+  lua_pushstring(L, text);
+  push_ends(L, h->fd);
+  return 3;
+}
+
+/* connect(host, port, transport, timeout_ms) -> handle, peer, local | nil, err */
+static int net_connect(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  size_t len;
+  const char *host = luaL_checklstring(L, 1, &len);
+  int port = parse_port(L, 2);
+  const char *tr = luaL_optstring(L, 3, "tcp");
+  if (port < 0) return hc_socket_fail(L, EINVAL, "port must be 1..65535");
+  if (strcmp(tr, "tcp") != 0 && strcmp(tr, "udp") != 0) return hc_socket_fail(L, EINVAL, "transport");
+  if (len == 0 || len > HC_NET_HOST_MAX || memchr(host, '\0', len)) return hc_socket_fail(L, EINVAL, "malformed host");
+  if (!t->current) return luaL_error(L, "connect: not inside a call");
+  uint64_t deadline = deadline_of(L, 4);
+  lua_settop(L, 4);
+  dial *d = lua_newuserdatauv(L, sizeof *d, 0);
+  memset(d, 0, sizeof *d);
+  d->udp = tr[0] == 'u';
+  d->port = port;
+  d->deadline = deadline;
+  hc_netaddr ip;
+  char name[HC_NET_NAME_MAX + 1];
+  int kind = hc_net_parse_host(host, &ip, name, sizeof name);
+  if (kind < 0) return hc_socket_fail(L, EINVAL, "malformed host");
+  if (!t->net) return hc_socket_fail(L, EACCES, "no network rules in the policy");
+  if (kind == HC_HOST_IP) {
+    if (hc_netpolicy_check(t->net, HC_NETRULE_ALLOW, &ip, port, NULL) != 0)
+      return hc_socket_fail(L, EACCES, "the policy does not allow this destination");
+    d->addrs[d->n++] = ip;
+    return dial_next(L, d);
+  }
+  if (!hc_netpolicy_name_allowed(t->net, HC_NETRULE_ALLOW, name, port))
+    return hc_socket_fail(L, EACCES, "the policy names no such host and port");
+  hc_runtime *rt = t->rt;
+  if (!rt->resolver && !(rt->resolver = hc_resolver_new(&rt->loop)))
+    return hc_socket_fail(L, errno ? errno : ENOMEM, "cannot start the resolver");
+  d->via = 1;
+  d->resolving = 1;
+  d->look.k = t->current;
+  memcpy(d->look.name, name, strlen(name) + 1);
+  if (hc_resolver_submit(rt->resolver, name, lookup_answered, &d->look, &d->look.job) != 0)
+    return hc_socket_fail(L, errno, "cannot queue the name lookup");
+  hc_task_park(t->current, deadline, lookup_called_off, &d->look);
+  lua_pushlightuserdata(L, &hc_sentinel);
+  return lua_yieldk(L, 1, 0, dial_step);
+}
+
+/* listen(addr, port, transport, backlog) -> handle: an IP literal a listen rule names. */
+static int net_listen(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  const char *addr = luaL_checkstring(L, 1);
+  int port = parse_port(L, 2);
+  const char *tr = luaL_optstring(L, 3, "tcp");
+  lua_Integer backlog = luaL_optinteger(L, 4, 64);
+  if (port < 0) return hc_socket_fail(L, EINVAL, "port must be 1..65535");
+  if (strcmp(tr, "tcp") != 0 && strcmp(tr, "udp") != 0) return hc_socket_fail(L, EINVAL, "transport");
+  if (backlog < 1 || backlog > 4096) backlog = 64;
+  hc_netaddr ip;
+  if (strlen(addr) > HC_NET_HOST_MAX || hc_net_parse_host(addr, &ip, NULL, 0) != HC_HOST_IP)
+    return hc_socket_fail(L, EINVAL, "listen needs an IP address");
+  if (!t->net || hc_netpolicy_check(t->net, HC_NETRULE_LISTEN, &ip, port, NULL) != 0)
+    return hc_socket_fail(L, EACCES, "no listen rule allows this address and port");
+  if (!t->current) return luaL_error(L, "listen: not inside a call");
+  struct sockaddr_storage ss;
+  socklen_t len;
+  hc_netaddr_to_sockaddr(&ip, port, &ss, &len);
+  int udp = tr[0] == 'u';
+  int fd = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return hc_socket_fail(L, errno, "socket");
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, (struct sockaddr *)&ss, len) != 0 || (!udp && listen(fd, (int)backlog) != 0)) {
+    int e = errno;
+    close(fd);
+    return hc_socket_fail(L, e, "listen");
+  }
+  hc_handle *h = calloc(1, sizeof *h);
+  if (!h) { close(fd); return hc_socket_fail(L, ENOMEM, "listen"); }
+  h->kind = udp ? HC_STREAM_UDP : HC_STREAM_LISTEN;
+  h->fd = fd;
+  return hc_stream_push(L, t->current->s, h);
+}
+
+/* stack: 1 handle, 2 timeout_ms, 3 deadline */
+static int accept_step(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  lua_settop(L, 3);
+  hc_tenant *t = tenant_of(L);
+  hc_session *s = t->current->s;
+  hc_handle *h = hc_stream_find(s, L, 1);
+  if (!h) return hc_socket_fail(L, EBADF, "handle");
+  if (h->kind != HC_STREAM_LISTEN) return hc_socket_fail(L, EINVAL, "not a listening socket");
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int fd = accept4(h->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    if (e == EINTR || e == ECONNABORTED) return accept_step(L, LUA_OK, 0);
+    if (e != EAGAIN && e != EWOULDBLOCK) return hc_socket_fail(L, e, "accept");
+    lua_Integer dl = lua_tointeger(L, 3);
+    if (dl > 0 && hc_now_us() >= (uint64_t)dl) return hc_socket_fail(L, ETIMEDOUT, "accept");
+    return hc_socket_wait(L, h, HC_WAIT_READ, (uint64_t)dl, accept_step);
+  }
+  hc_handle *c = calloc(1, sizeof *c);
+  if (!c) { close(fd); return hc_socket_fail(L, ENOMEM, "accept"); }
+  c->kind = HC_STREAM_TCP;
+  c->fd = fd;
+  int n = hc_stream_push(L, s, c);
+  if (n != 1) return n;
+  push_addr(L, &ss, len);
+  return 2;
+}
+
+static int net_accept(lua_State *L) {
+  if (!tenant_of(L)->current) return luaL_error(L, "accept: not inside a call");
+  uint64_t dl = deadline_of(L, 2);
+  lua_settop(L, 2);
+  lua_pushinteger(L, (lua_Integer)dl);
+  return accept_step(L, LUA_OK, 0);
+}
+
+static hc_handle *socket_arg(lua_State *L, int idx) {
+  hc_tenant *t = tenant_of(L);
+  if (!t->current) return NULL;
+  hc_handle *h = hc_stream_find(t->current->s, L, idx);
+  return h && h->kind >= HC_STREAM_TCP ? h : NULL;
+}
+
+/* shutdown(handle, how) */
+static int net_shutdown(lua_State *L) {
+  hc_handle *h = socket_arg(L, 1);
+  if (!h) return hc_socket_fail(L, EBADF, "handle");
+  static const char *const hows[] = {"read", "write", "both", NULL};
+  int how = luaL_checkoption(L, 2, "both", hows);
+  if (shutdown(h->fd, how == 0 ? SHUT_RD : how == 1 ? SHUT_WR : SHUT_RDWR) != 0)
+    return hc_socket_fail(L, errno, "shutdown");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* setopt(handle, nodelay, keepalive): the whitelist; nil leaves an option as it is. */
+static int net_setopt(lua_State *L) {
+  hc_handle *h = socket_arg(L, 1);
+  if (!h) return hc_socket_fail(L, EBADF, "handle");
+  if (h->kind != HC_STREAM_TCP && (!lua_isnoneornil(L, 2) || !lua_isnoneornil(L, 3)))
+    return hc_socket_fail(L, EOPNOTSUPP, "setopt: TCP connections only");
+  if (!lua_isnoneornil(L, 2)) {
+    int v = lua_toboolean(L, 2);
+    if (setsockopt(h->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) != 0) return hc_socket_fail(L, errno, "nodelay");
+  }
+  if (!lua_isnoneornil(L, 3)) {
+    int v = lua_toboolean(L, 3);
+    if (setsockopt(h->fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof v) != 0) return hc_socket_fail(L, errno, "keepalive");
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* }===== */
+
 void hc_netapi_open(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"set_net", net_set},
     {"net_resolve", net_resolve},
+    {"net_connect", net_connect},
+    {"net_listen", net_listen},
+    {"net_accept", net_accept},
+    {"net_shutdown", net_shutdown},
+    {"net_setopt", net_setopt},
     {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -242,6 +242,11 @@ void hc_task_park(hc_task *k, uint64_t until_us, void (*cancel)(hc_task *k, void
   k->park_data = data;
 }
 
+void hc_task_wake_soon(hc_task *k) {
+  k->park_cancel = NULL;
+  hc_loop_timer_start(&k->s->rt->loop, &k->timer, hc_now_us());
+}
+
 void hc_task_wake(hc_task *k) {
   hc_loop_timer_stop(&k->s->rt->loop, &k->timer);
   k->waiting = 0;

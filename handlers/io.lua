@@ -1,4 +1,5 @@
--- io.lua: the stream methods (CONTRACT.md section 5) on handles from fs.open and fs.opendir.
+-- io.lua: the stream methods (CONTRACT.md section 5) on handles from fs.open, fs.opendir and the
+-- net.* methods (sockets: reads return what has arrived, writes send everything; both may wait).
 -- The handle table lives in ctx.io: a closed, foreign or made-up handle comes back as EBADF.
 
 local HANDLE = { type = { "string", "integer" },
@@ -9,6 +10,8 @@ local VOID = { type = "object", additionalProperties = false }
 local INT = { type = "integer" }
 
 local DEFAULT_LENGTH = 65536
+local TIMEOUT = { type = "integer", minimum = 0, maximum = 86400000,
+                  description = "Sockets: most milliseconds to wait (then ETIMEDOUT); files never wait." }
 
 -- The bytes a write carries: `data` is base64, or the text itself with encoding "utf8".
 local function write_bytes(ctx, p)
@@ -32,6 +35,7 @@ return {
                    description = "Most bytes to read." },
         offset = { type = "integer", minimum = 0,
                    description = "Read here instead of at the handle's position." },
+        timeout_ms = TIMEOUT,
         encoding = ENCODING,
       },
     },
@@ -43,11 +47,11 @@ return {
       -- over limits.read_bytes is -32002 size: the core checks it, before any allocation
       local length = p.length or math.min(DEFAULT_LENGTH, ctx.limits.read_bytes)
       if p.encoding ~= "utf8" then   -- base64 straight from the core, no Lua copy of the bytes
-        local data, eof, n = ctx.io.read(p.handle, length, p.offset, "base64")
+        local data, eof, n = ctx.io.read(p.handle, length, p.offset, "base64", p.timeout_ms)
         if not data then return nil, eof end
         return { data = data, bytes_read = n, eof = eof }
       end
-      local bytes, eof = ctx.io.read(p.handle, length, p.offset)
+      local bytes, eof = ctx.io.read(p.handle, length, p.offset, nil, p.timeout_ms)
       if not bytes then return nil, eof end
       local text = ctx.utf8_whole(bytes)
       -- At the end of a file a cut character never completes: the file is not UTF-8.
@@ -76,6 +80,7 @@ return {
         data = { type = "string", description = "The bytes, as `encoding` says." },
         offset = { type = "integer", minimum = 0,
                    description = "Write here instead of at the handle's position." },
+        timeout_ms = TIMEOUT,
         encoding = ENCODING,
       },
     },
@@ -86,7 +91,7 @@ return {
     call = function(ctx, p)
       local bytes, err = write_bytes(ctx, p)
       if not bytes then return nil, err end
-      local written, werr = ctx.io.write(p.handle, bytes, p.offset)
+      local written, werr = ctx.io.write(p.handle, bytes, p.offset, p.timeout_ms)
       if not written then return nil, werr end
       return { bytes_written = written }
     end,

@@ -1,6 +1,17 @@
 -- net.lua: the network methods (CONTRACT.md section 6). Every destination goes to ctx.net, which
 -- checks it against the policy's net rules (core/netpolicy.c) before any packet; this file only
--- shapes params and results. So far: net.resolve.
+-- shapes params and results. Sockets are handles: io.read/io.write/io.close work on them.
+
+local HOST = { type = "string", minLength = 1, maxLength = 254,
+               description = "A host name, or an IPv4/IPv6 address." }
+local PORT = { type = "integer", minimum = 1, maximum = 65535 }
+local TRANSPORT = { type = "string", enum = { "tcp", "udp" }, default = "tcp" }
+local TIMEOUT = { type = "integer", minimum = 0, maximum = 86400000,
+                  description = "Most milliseconds to wait (then ETIMEDOUT)." }
+local HANDLE = { type = "string", description = "A socket handle (anything else is EBADF)." }
+local ENDPOINT = { type = "object", required = { "addr", "port" },
+                   properties = { addr = { type = "string" }, port = { type = "integer" } } }
+local VOID = { type = "object", additionalProperties = false }
 
 return {
   ["net.resolve"] = {
@@ -24,6 +35,92 @@ return {
       local addrs, err = ctx.net.resolve(p.host)
       if not addrs then return nil, err end
       return { addresses = addrs }
+    end,
+  },
+
+  ["net.connect"] = {
+    doc = "Open a TCP connection (or a connected UDP socket) to `host`:`port`.\n" ..
+          "The destination is checked against the policy's allow rules before any packet; a " ..
+          "name is resolved only if a rule names it, and the connection goes to an address the " ..
+          "same check allowed (tried in order). `timeout_ms` bounds the connect (ETIMEDOUT).",
+    params = {
+      type = "object", required = { "host", "port" }, additionalProperties = false,
+      properties = { host = HOST, port = PORT, transport = TRANSPORT, timeout_ms = TIMEOUT,
+                     tls = { type = "boolean", default = false,
+                             description = "TLS over the connection (not available yet)." } },
+    },
+    result = {
+      type = "object", required = { "handle", "peer", "local" }, additionalProperties = false,
+      properties = { handle = HANDLE, peer = ENDPOINT, ["local"] = ENDPOINT },
+    },
+    call = function(ctx, p)
+      if p.tls then return nil, "EPROTONOSUPPORT", "tls is not available in this version" end
+      local h, peer, here = ctx.net.connect(p.host, p.port,
+                                            { transport = p.transport, timeout_ms = p.timeout_ms })
+      if not h then return nil, peer end
+      return { handle = h, peer = peer, ["local"] = here }
+    end,
+  },
+
+  ["net.listen"] = {
+    doc = "Listen on `addr`:`port` (an IP address a `listen` rule names); with transport " ..
+          "\"udp\", a bound socket for net.sendto/net.recvfrom.",
+    params = {
+      type = "object", required = { "addr", "port" }, additionalProperties = false,
+      properties = { addr = HOST, port = PORT, transport = TRANSPORT,
+                     backlog = { type = "integer", minimum = 1, maximum = 4096, default = 64 } },
+    },
+    result = { type = "object", required = { "handle" }, additionalProperties = false,
+               properties = { handle = HANDLE } },
+    call = function(ctx, p)
+      local h, err = ctx.net.listen(p.addr, p.port, p.transport, p.backlog)
+      if not h then return nil, err end
+      return { handle = h }
+    end,
+  },
+
+  ["net.accept"] = {
+    doc = "The next connection on a listening socket, waiting for one (at most `timeout_ms`).",
+    params = {
+      type = "object", required = { "handle" }, additionalProperties = false,
+      properties = { handle = HANDLE, timeout_ms = TIMEOUT },
+    },
+    result = {
+      type = "object", required = { "handle", "peer" }, additionalProperties = false,
+      properties = { handle = HANDLE, peer = ENDPOINT },
+    },
+    call = function(ctx, p)
+      local h, peer = ctx.net.accept(p.handle, p.timeout_ms)
+      if not h then return nil, peer end
+      return { handle = h, peer = peer }
+    end,
+  },
+
+  ["net.shutdown"] = {
+    doc = "Shut down reading, writing or both directions of a socket.",
+    params = {
+      type = "object", required = { "handle", "how" }, additionalProperties = false,
+      properties = { handle = HANDLE, how = { type = "string", enum = { "read", "write", "both" } } },
+    },
+    result = VOID,
+    call = function(ctx, p)
+      local ok, err = ctx.net.shutdown(p.handle, p.how)
+      if not ok then return nil, err end
+      return {}
+    end,
+  },
+
+  ["net.setopt"] = {
+    doc = "Set TCP_NODELAY and/or SO_KEEPALIVE on a TCP connection (the only options offered).",
+    params = {
+      type = "object", required = { "handle" }, additionalProperties = false,
+      properties = { handle = HANDLE, nodelay = { type = "boolean" }, keepalive = { type = "boolean" } },
+    },
+    result = VOID,
+    call = function(ctx, p)
+      local ok, err = ctx.net.setopt(p.handle, p.nodelay, p.keepalive)
+      if not ok then return nil, err end
+      return {}
     end,
   },
 }

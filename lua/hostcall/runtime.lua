@@ -151,7 +151,16 @@ function M.init(cfg)
     read = lift(host.io_read), write = lift(host.io_write), seek = lift(host.io_seek),
     close = lift(host.io_close), sync = lift(host.io_sync),
   }, "ctx.io")
-  local net = sandbox.view({ resolve = lift(host.net_resolve) }, "ctx.net")
+  local net_connect = lift(host.net_connect)
+  local net = sandbox.view({
+    resolve = lift(host.net_resolve),
+    connect = function(host_, port, o)
+      o = o or {}
+      return net_connect(host_, port, o.transport, o.timeout_ms)
+    end,
+    listen = lift(host.net_listen), accept = lift(host.net_accept),
+    shutdown = lift(host.net_shutdown), setopt = lift(host.net_setopt),
+  }, "ctx.net")
   local base64 = sandbox.view({ encode = host.b64_encode, decode = lift(host.b64_decode) },
                               "ctx.base64")
   local limits = {}

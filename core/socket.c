@@ -1,0 +1,173 @@
+/*
+** socket.c: io.read and io.write on sockets. The stack of the primitive carries its state across
+** a wait (the handle's token, the deadline, bytes written so far); the continuation looks the
+** handle up again, so a handle closed meanwhile is EBADF and never a dangling pointer.
+*/
+#include "socket.h"
+#include "base64.h"
+#include "internal.h"
+#include "json.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#define SOCK_READ_DEFAULT 65536
+#define SOCK_READ_GUESS 4096    /* bytes to make room for when the kernel says none are queued */
+
+static hc_tenant *tenant_of(lua_State *L) {
+  void *ud;
+  lua_getallocf(L, &ud);
+  return ud;
+}
+
+int hc_socket_fail(lua_State *L, int err, const char *what) {
+  const char *name = strerrorname_np(err);
+  char msg[300];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  lua_pushnil(L);
+  lua_pushstring(L, name ? name : "EIO");
+  lua_pushstring(L, msg);
+  lua_pushstring(L, err == EACCES || err == EPERM ? "refused" : "os");
+  return 4;
+}
+
+static int fail_limit(lua_State *L, const char *limit, const char *msg) {
+  lua_pushnil(L);
+  lua_pushstring(L, limit);
+  lua_pushstring(L, msg);
+  lua_pushliteral(L, "limit");
+  return 4;
+}
+
+int hc_socket_wait(lua_State *L, hc_handle *h, int dir, uint64_t deadline_us, lua_KFunction k) {
+  if (hc_stream_wait(h, dir, deadline_us) != 0)
+    return hc_socket_fail(L, errno, dir == HC_WAIT_READ ? "another call is reading this socket"
+                                                         : "another call is writing this socket");
+  lua_pushlightuserdata(L, &hc_sentinel);
+  return lua_yieldk(L, 1, 0, k);
+}
+
+/* The deadline of one wait: timeout_ms from now, or 0 (only the call's time_ms). */
+static uint64_t op_deadline(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return 0;
+  lua_Integer ms = luaL_checkinteger(L, idx);
+  if (ms < 0) ms = 0;
+  if (ms > 86400000) ms = 86400000;
+  return hc_now_us() + (uint64_t)ms * 1000u + 1;
+}
+
+static hc_handle *again(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  return t->current ? hc_stream_find(t->current->s, L, 1) : NULL;
+}
+
+static int timed_out(lua_State *L, int idx) {
+  lua_Integer d = lua_tointeger(L, idx);
+  return d > 0 && hc_now_us() >= (uint64_t)d;
+}
+
+/* {===== read ===== */
+
+/* stack: 1 handle, 2 length, 3 offset, 4 encoding, 5 timeout_ms, 6 deadline (integer) */
+static int read_step(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  lua_settop(L, 6);
+  hc_handle *h = again(L);
+  if (!h) return hc_socket_fail(L, EBADF, "handle");
+  lua_Integer len = lua_tointeger(L, 2);
+  int b64 = lua_toboolean(L, 4);
+  int avail = 0;
+  if (ioctl(h->fd, FIONREAD, &avail) != 0 || avail <= 0) avail = SOCK_READ_GUESS;
+  size_t want = (size_t)(len < avail ? len : avail);
+  if (want == 0) want = 1;   /* a read of 0 still tells eof from "nothing yet" */
+  hc_json_text *txt = NULL;
+  luaL_Buffer b;
+  char *buf, *p;
+  if (b64) {
+    txt = hc_json_push_text(L, HC_BASE64_INPLACE_CAP(want));
+    buf = txt->p;
+    p = buf + txt->cap - want;
+  } else {
+    buf = p = luaL_buffinitsize(L, &b, want);
+  }
+  ssize_t n = recv(h->fd, p, len == 0 ? 0 : want, MSG_DONTWAIT);
+  if (n < 0 && errno == EINTR) n = recv(h->fd, p, want, MSG_DONTWAIT);
+  if (n < 0) {
+    int e = errno;
+    if (!b64) luaL_pushresultsize(&b, 0);
+    lua_settop(L, 6);
+    if (e != EAGAIN && e != EWOULDBLOCK) return hc_socket_fail(L, e, "read");
+    if (timed_out(L, 6)) return hc_socket_fail(L, ETIMEDOUT, "read");
+    return hc_socket_wait(L, h, HC_WAIT_READ, (uint64_t)lua_tointeger(L, 6), read_step);
+  }
+  if (b64) txt->n = hc_base64_encode((const unsigned char *)p, (size_t)n, buf);
+  else luaL_pushresultsize(&b, (size_t)n);
+  lua_pushboolean(L, n == 0 && len > 0);   /* eof: the peer closed its side */
+  if (!b64) return 2;
+  lua_pushinteger(L, (lua_Integer)n);
+  return 3;
+}
+
+int hc_socket_io_read(lua_State *L, hc_handle *h) {
+  hc_tenant *t = tenant_of(L);
+  lua_Integer len = luaL_optinteger(L, 2, SOCK_READ_DEFAULT);
+  if (!lua_isnoneornil(L, 3)) return hc_socket_fail(L, ESPIPE, "offset on a socket");
+  static const char *const names[] = {"bytes", "base64", NULL};
+  int b64 = luaL_checkoption(L, 4, "bytes", names);
+  if (len < 0) return hc_socket_fail(L, EINVAL, "read");
+  if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
+  uint64_t deadline = op_deadline(L, 5);
+  (void)h;
+  lua_settop(L, 5);
+  lua_pushboolean(L, b64);
+  lua_replace(L, 4);
+  lua_pushinteger(L, (lua_Integer)deadline);
+  return read_step(L, LUA_OK, 0);
+}
+
+/* }===== */
+
+/* {===== write ===== */
+
+/* stack: 1 handle, 2 data, 3 offset, 4 timeout_ms, 5 deadline, 6 bytes written so far */
+static int write_step(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  lua_settop(L, 6);
+  hc_handle *h = again(L);
+  if (!h) return hc_socket_fail(L, EBADF, "handle");
+  size_t n;
+  const char *data = lua_tolstring(L, 2, &n);
+  size_t done = (size_t)lua_tointeger(L, 6);
+  while (done < n) {
+    ssize_t w = send(h->fd, data + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      int e = errno;
+      if (e != EAGAIN && e != EWOULDBLOCK) return hc_socket_fail(L, e, "write");
+      lua_pushinteger(L, (lua_Integer)done);
+      lua_replace(L, 6);
+      if (timed_out(L, 5)) return hc_socket_fail(L, ETIMEDOUT, "write");
+      return hc_socket_wait(L, h, HC_WAIT_WRITE, (uint64_t)lua_tointeger(L, 5), write_step);
+    }
+    done += (size_t)w;
+  }
+  lua_pushinteger(L, (lua_Integer)done);
+  return 1;
+}
+
+int hc_socket_io_write(lua_State *L, hc_handle *h) {
+  (void)h;
+  luaL_checkstring(L, 2);
+  if (!lua_isnoneornil(L, 3)) return hc_socket_fail(L, ESPIPE, "offset on a socket");
+  uint64_t deadline = op_deadline(L, 4);
+  lua_settop(L, 4);
+  lua_pushinteger(L, (lua_Integer)deadline);
+  lua_pushinteger(L, 0);
+  return write_step(L, LUA_OK, 0);
+}
+
+/* }===== */
