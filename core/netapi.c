@@ -4,6 +4,7 @@
 ** lookup returns is filtered by the same check the connection will make.
 */
 #include "netapi.h"
+#include "base64.h"
 #include "internal.h"
 #include "json.h"
 #include "netpolicy.h"
@@ -15,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <lauxlib.h>
@@ -464,6 +466,229 @@ static int net_setopt(lua_State *L) {
 
 /* }===== */
 
+/* {===== datagrams ===== */
+
+typedef struct datagram {
+  lookup look;
+  int resolving, port;
+  hc_netaddr to;
+  uint64_t token;
+} datagram;
+
+/* stack: 1 handle, 2 data, 3 host, 4 port, 5 datagram */
+static int sendto_step(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  lua_settop(L, 5);
+  hc_tenant *t = tenant_of(L);
+  datagram *g = lua_touserdata(L, 5);
+  if (g->resolving) {
+    g->resolving = 0;
+    lookup *w = &g->look;
+    if (!w->done) return hc_socket_fail(L, ETIMEDOUT, "name lookup");
+    if (w->err) return hc_socket_fail(L, w->err, w->err == ENOENT ? "no such host" : "name lookup");
+    int found = 0;
+    for (int i = 0; i < w->naddrs && !found; i++)
+      found = hc_netaddr_from_sockaddr((const struct sockaddr *)&w->addrs[i], sizeof w->addrs[i], &g->to, NULL) == 0 &&
+              hc_netpolicy_check(t->net, HC_NETRULE_ALLOW, &g->to, g->port, w->name) == 0;
+    if (!found) return hc_socket_fail(L, EACCES, "the policy allows none of the host's addresses");
+  }
+  hc_handle *h = hc_stream_find_token(t->current->s, g->token);
+  if (!h) return hc_socket_fail(L, EBADF, "handle");
+  size_t n;
+  const char *data = lua_tolstring(L, 2, &n);
+  struct sockaddr_storage ss;
+  socklen_t len;
+  hc_netaddr_to_sockaddr(&g->to, g->port, &ss, &len);
+  ssize_t w = sendto(h->fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&ss, len);
+  if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    return hc_socket_wait(L, h, HC_WAIT_WRITE, 0, sendto_step);
+  if (w < 0) return hc_socket_fail(L, errno, "sendto");
+  lua_pushinteger(L, (lua_Integer)w);
+  return 1;
+}
+
+/* sendto(handle, data, host, port) -> bytes sent: each datagram checked like a connect. */
+static int net_sendto(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  hc_handle *h = t->current ? hc_stream_find(t->current->s, L, 1) : NULL;
+  if (!h || h->kind != HC_STREAM_UDP) return hc_socket_fail(L, EBADF, "handle");
+  luaL_checkstring(L, 2);
+  size_t len;
+  const char *host = luaL_checklstring(L, 3, &len);
+  int port = parse_port(L, 4);
+  if (port < 0) return hc_socket_fail(L, EINVAL, "port must be 1..65535");
+  if (len == 0 || len > HC_NET_HOST_MAX || memchr(host, '\0', len)) return hc_socket_fail(L, EINVAL, "malformed host");
+  lua_settop(L, 4);
+  datagram *g = lua_newuserdatauv(L, sizeof *g, 0);
+  memset(g, 0, sizeof *g);
+  g->port = port;
+  g->token = h->token;
+  char name[HC_NET_NAME_MAX + 1];
+  int kind = hc_net_parse_host(host, &g->to, name, sizeof name);
+  if (kind < 0) return hc_socket_fail(L, EINVAL, "malformed host");
+  if (!t->net) return hc_socket_fail(L, EACCES, "no network rules in the policy");
+  if (kind == HC_HOST_IP) {
+    if (hc_netpolicy_check(t->net, HC_NETRULE_ALLOW, &g->to, port, NULL) != 0)
+      return hc_socket_fail(L, EACCES, "the policy does not allow this destination");
+    return sendto_step(L, LUA_OK, 0);
+  }
+  if (!hc_netpolicy_name_allowed(t->net, HC_NETRULE_ALLOW, name, port))
+    return hc_socket_fail(L, EACCES, "the policy names no such host and port");
+  hc_runtime *rt = t->rt;
+  if (!rt->resolver && !(rt->resolver = hc_resolver_new(&rt->loop)))
+    return hc_socket_fail(L, errno ? errno : ENOMEM, "cannot start the resolver");
+  g->resolving = 1;
+  g->look.k = t->current;
+  memcpy(g->look.name, name, strlen(name) + 1);
+  if (hc_resolver_submit(rt->resolver, name, lookup_answered, &g->look, &g->look.job) != 0)
+    return hc_socket_fail(L, errno, "cannot queue the name lookup");
+  hc_task_park(t->current, 0, lookup_called_off, &g->look);
+  lua_pushlightuserdata(L, &hc_sentinel);
+  return lua_yieldk(L, 1, 0, sendto_step);
+}
+
+/* stack: 1 handle, 2 length, 3 timeout_ms, 4 deadline */
+static int recvfrom_step(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  lua_settop(L, 4);
+  hc_tenant *t = tenant_of(L);
+  hc_handle *h = hc_stream_find(t->current->s, L, 1);
+  if (!h || h->kind != HC_STREAM_UDP) return hc_socket_fail(L, EBADF, "handle");
+  size_t want = (size_t)lua_tointeger(L, 2);
+  hc_json_text *txt = hc_json_push_text(L, HC_BASE64_INPLACE_CAP(want));
+  char *p = txt->p + txt->cap - want;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  ssize_t n = recvfrom(h->fd, p, want, MSG_DONTWAIT, (struct sockaddr *)&ss, &len);
+  if (n < 0) {
+    int e = errno;
+    lua_settop(L, 4);
+    if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) return hc_socket_fail(L, e, "recvfrom");
+    lua_Integer dl = lua_tointeger(L, 4);
+    if (dl > 0 && hc_now_us() >= (uint64_t)dl) return hc_socket_fail(L, ETIMEDOUT, "recvfrom");
+    return hc_socket_wait(L, h, HC_WAIT_READ, (uint64_t)dl, recvfrom_step);
+  }
+  txt->n = hc_base64_encode((const unsigned char *)p, (size_t)n, txt->p);
+  push_addr(L, &ss, len);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 3;
+}
+
+/* recvfrom(handle, length, timeout_ms) -> data (base64 text), peer, bytes */
+static int net_recvfrom(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  if (!t->current) return luaL_error(L, "recvfrom: not inside a call");
+  lua_Integer want = luaL_optinteger(L, 2, 65536);
+  if (want < 1 || want > 65536) return hc_socket_fail(L, EINVAL, "length must be 1..65536");
+  uint64_t dl = deadline_of(L, 3);
+  lua_settop(L, 3);
+  lua_pushinteger(L, want);
+  lua_replace(L, 2);
+  lua_pushinteger(L, (lua_Integer)dl);
+  return recvfrom_step(L, LUA_OK, 0);
+}
+
+/* }===== */
+
+/* {===== poll ===== */
+
+/* A private epoll set over the polled sockets; the loop watches the set itself. Freed by the
+** collector (the call may be cut short while it waits), its watch dropped before that. */
+typedef struct pollset {
+  hc_handle h;                     /* not in the table: only its fd, watch and waiter are used */
+} pollset;
+
+static int pollset_gc(lua_State *L) {
+  pollset *ps = lua_touserdata(L, 1);
+  if (ps->h.fd >= 0) close(ps->h.fd);
+  ps->h.fd = -1;
+  return 0;
+}
+
+/* stack: 1 list, 2 timeout_ms, 3 deadline, 4 pollset */
+static int poll_step(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  lua_settop(L, 4);
+  hc_tenant *t = tenant_of(L);
+  pollset *ps = lua_touserdata(L, 4);
+  struct epoll_event evs[64];
+  int n = epoll_wait(ps->h.fd, evs, 64, 0);
+  if (n < 0 && errno != EINTR) return hc_socket_fail(L, errno, "poll");
+  lua_Integer dl = lua_tointeger(L, 3);
+  if (n <= 0 && !(ctx == 1 && dl == 0) && !(dl > 0 && hc_now_us() >= (uint64_t)dl)) {
+    ps->h.s = t->current->s;
+    return hc_socket_wait(L, &ps->h, HC_WAIT_READ, (uint64_t)dl, poll_step);
+  }
+  lua_createtable(L, n > 0 ? n : 0, 0);
+  hc_json_push_array_mt(L);
+  lua_setmetatable(L, -2);
+  for (int i = 0; i < n; i++) {
+    lua_Integer idx = (lua_Integer)evs[i].data.u64;
+    lua_rawgeti(L, 1, idx);
+    lua_getfield(L, -1, "handle");
+    lua_createtable(L, 0, 2);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "handle");
+    lua_createtable(L, 2, 0);
+    hc_json_push_array_mt(L);
+    lua_setmetatable(L, -2);
+    int k = 0;
+    if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+      lua_pushliteral(L, "read");
+      lua_rawseti(L, -2, ++k);
+    }
+    if (evs[i].events & (EPOLLOUT | EPOLLERR)) {
+      lua_pushliteral(L, "write");
+      lua_rawseti(L, -2, ++k);
+    }
+    lua_setfield(L, -2, "events");
+    lua_rawseti(L, 5, i + 1);
+    lua_pop(L, 1);   /* the list entry */
+  }
+  return 1;
+}
+
+/* poll({ {handle=, read=bool, write=bool}, ... }, timeout_ms) -> { {handle, events}, ... } */
+static int net_poll(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  if (!t->current) return luaL_error(L, "poll: not inside a call");
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer ms = luaL_checkinteger(L, 2);
+  uint64_t dl = ms > 0 ? deadline_of(L, 2) : 0;
+  lua_settop(L, 2);
+  lua_pushinteger(L, (lua_Integer)dl);
+  pollset *ps = lua_newuserdatauv(L, sizeof *ps, 0);
+  memset(ps, 0, sizeof *ps);
+  ps->h.fd = -1;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, pollset_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  ps->h.fd = epoll_create1(EPOLL_CLOEXEC);
+  if (ps->h.fd < 0) return hc_socket_fail(L, errno, "poll");
+  lua_Integer n = luaL_len(L, 1);
+  if (n > 1024) return hc_socket_fail(L, EINVAL, "poll: at most 1024 handles");
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    lua_getfield(L, -1, "handle");
+    hc_handle *h = hc_stream_find(t->current->s, L, -1);
+    lua_getfield(L, -2, "read");
+    lua_getfield(L, -3, "write");
+    int rd = lua_toboolean(L, -2), wr = lua_toboolean(L, -1);
+    lua_pop(L, 4);
+    if (!h || h->kind < HC_STREAM_TCP) return hc_socket_fail(L, EBADF, "poll: handle");
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = (rd ? EPOLLIN | EPOLLRDHUP : 0) | (wr ? EPOLLOUT : 0);
+    ev.data.u64 = (uint64_t)i;
+    if (epoll_ctl(ps->h.fd, EPOLL_CTL_ADD, h->fd, &ev) != 0)
+      return hc_socket_fail(L, errno == EEXIST ? EINVAL : errno, "poll: a handle twice, or not pollable");
+  }
+  return poll_step(L, LUA_OK, 1);
+}
+
+/* }===== */
+
 void hc_netapi_open(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"set_net", net_set},
@@ -473,6 +698,9 @@ void hc_netapi_open(lua_State *L) {
     {"net_accept", net_accept},
     {"net_shutdown", net_shutdown},
     {"net_setopt", net_setopt},
+    {"net_sendto", net_sendto},
+    {"net_recvfrom", net_recvfrom},
+    {"net_poll", net_poll},
     {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -123,4 +123,73 @@ return {
       return {}
     end,
   },
+
+  ["net.sendto"] = {
+    doc = "Send one datagram from a UDP socket (from net.listen with transport \"udp\") to " ..
+          "`host`:`port`; every datagram's destination is checked like a connect.",
+    params = {
+      type = "object", required = { "handle", "data", "host", "port" }, additionalProperties = false,
+      properties = { handle = HANDLE, data = { type = "string", description = "base64" },
+                     host = HOST, port = PORT },
+    },
+    result = { type = "object", required = { "bytes_sent" }, additionalProperties = false,
+               properties = { bytes_sent = { type = "integer" } } },
+    call = function(ctx, p)
+      local bytes, derr = ctx.base64.decode(p.data)
+      if not bytes then return nil, derr end
+      local n, err = ctx.net.sendto(p.handle, bytes, p.host, p.port)
+      if not n then return nil, err end
+      return { bytes_sent = n }
+    end,
+  },
+
+  ["net.recvfrom"] = {
+    doc = "The next datagram on a UDP socket (at most `length` bytes of it), waiting for one.",
+    params = {
+      type = "object", required = { "handle" }, additionalProperties = false,
+      properties = { handle = HANDLE, timeout_ms = TIMEOUT,
+                     length = { type = "integer", minimum = 1, maximum = 65536, default = 65536 } },
+    },
+    result = {
+      type = "object", required = { "data", "peer" }, additionalProperties = false,
+      properties = { data = { type = "string" }, peer = ENDPOINT, bytes_read = { type = "integer" } },
+    },
+    call = function(ctx, p)
+      local data, peer, n = ctx.net.recvfrom(p.handle, p.length, p.timeout_ms)
+      if not data then return nil, peer end
+      return { data = data, peer = peer, bytes_read = n }
+    end,
+  },
+
+  ["net.poll"] = {
+    doc = "Which of the given sockets are ready to read or write, waiting up to `timeout_ms` " ..
+          "(0: answer at once) for at least one. `ready` lists only sockets with events.",
+    params = {
+      type = "object", required = { "handles", "timeout_ms" }, additionalProperties = false,
+      properties = {
+        handles = { type = "array", maxItems = 1024, items = {
+          type = "object", required = { "handle", "events" }, additionalProperties = false,
+          properties = { handle = HANDLE, events = { type = "array", uniqueItems = true,
+            items = { type = "string", enum = { "read", "write" } } } } } },
+        timeout_ms = TIMEOUT,
+      },
+    },
+    result = {
+      type = "object", required = { "ready" }, additionalProperties = false,
+      properties = { ready = { type = "array", items = {
+        type = "object", properties = { handle = HANDLE, events = { type = "array",
+          items = { type = "string" } } } } } },
+    },
+    call = function(ctx, p)
+      local list = {}
+      for i, e in ipairs(p.handles) do
+        local want = {}
+        for _, ev in ipairs(e.events) do want[ev] = true end
+        list[i] = { handle = e.handle, read = want.read, write = want.write }
+      end
+      local ready, err = ctx.net.poll(list, p.timeout_ms)
+      if not ready then return nil, err end
+      return { ready = ready }
+    end,
+  },
 }

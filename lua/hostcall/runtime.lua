@@ -160,6 +160,7 @@ function M.init(cfg)
     end,
     listen = lift(host.net_listen), accept = lift(host.net_accept),
     shutdown = lift(host.net_shutdown), setopt = lift(host.net_setopt),
+    sendto = lift(host.net_sendto), recvfrom = lift(host.net_recvfrom), poll = lift(host.net_poll),
   }, "ctx.net")
   local base64 = sandbox.view({ encode = host.b64_encode, decode = lift(host.b64_decode) },
                               "ctx.base64")
