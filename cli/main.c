@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -168,9 +169,21 @@ static void on_signal(int sig) {
   if (g_rt) hc_stop(g_rt);
 }
 
+/* Every socket a guest opens is an fd of this process: serve with the hard limit, not the
+** usual soft 1024. A failure only leaves the soft limit where it was. */
+static void raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      fprintf(stderr, "hostcall: cannot raise the open-file limit: %s\n", strerror(errno));
+  }
+}
+
 static int cmd_serve(opts *o) {
   hc_config cfg;
   hc_config_init(&cfg);
+  raise_nofile();
   if (!!o->stdio == !!o->listen) die_usage("serve needs exactly one of --stdio or --listen unix:PATH%s", "");
   if (o->listen && strncmp(o->listen, "unix:", 5) != 0)
     die_usage("--listen takes unix:PATH, not \"%s\"", o->listen);

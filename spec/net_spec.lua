@@ -124,3 +124,73 @@ describe("net.resolve", function()
     refused(resolve(ungranted, "127.0.0.1"), -32001, "EACCES")
   end)
 end)
+
+describe("sockets (smoke; spec/net_socket_spec.lua is the adversarial suite)", function()
+  after_each(function() hc.cleanup() end)
+
+  local POL = 'return { methods = { "net.*", "io.*", "sys.*" }, net = { allow = { "127.0.0.1:%d" }, ' ..
+              'listen = { "127.0.0.1:%d" } } }'
+
+  local function call(rt, m, p)
+    local _, r = hc.call(rt, hc.req(1, m, p))
+    return r
+  end
+
+  it("listens, connects, accepts, and echoes through io.write/io.read in one session", function()
+    local port = 20000 + math.random(0, 9999)
+    local rt = hc.runtime(string.format(POL, port, port))
+    local l = call(rt, "net.listen", { addr = "127.0.0.1", port = port })
+    assert.is_nil(l.error)
+    local c = call(rt, "net.connect", { host = "127.0.0.1", port = port })
+    assert.is_nil(c.error)
+    assert.same({ addr = "127.0.0.1", port = port }, c.result.peer)
+    local a = call(rt, "net.accept", { handle = l.result.handle, timeout_ms = 1000 })
+    assert.is_nil(a.error)
+    assert.same(c.result["local"], a.result.peer)
+    local w = call(rt, "io.write", { handle = c.result.handle, data = "aGVsbG8=" })
+    assert.equal(5, w.result.bytes_written)
+    local r = call(rt, "io.read", { handle = a.result.handle, timeout_ms = 1000 })
+    assert.equal("aGVsbG8=", r.result.data)
+    assert.is_false(r.result.eof)
+    assert.same({}, call(rt, "net.shutdown", { handle = c.result.handle, how = "write" }).result)
+    r = call(rt, "io.read", { handle = a.result.handle, timeout_ms = 1000 })
+    assert.is_true(r.result.eof)
+    assert.equal(0, r.result.bytes_read)
+    -- nothing more to accept: the wait ends with ETIMEDOUT, and the runtime goes on
+    refused(call(rt, "net.accept", { handle = l.result.handle, timeout_ms = 50 }), -32000, "ETIMEDOUT")
+    assert.same({}, call(rt, "io.close", { handle = c.result.handle }).result)
+    refused(call(rt, "io.read", { handle = c.result.handle }), -32000, "EBADF")
+  end)
+
+  it("refuses destinations and binds before any packet", function()
+    local port = 20000 + math.random(0, 9999)
+    local rt = hc.runtime(string.format(POL, port, port))
+    refused(call(rt, "net.connect", { host = "127.0.0.1", port = port + 1 }), -32001, "EACCES")
+    refused(call(rt, "net.connect", { host = "0x7f.1", port = port + 1 }), -32001, "EACCES")
+    refused(call(rt, "net.connect", { host = "localhost", port = port }), -32001, "EACCES")
+    refused(call(rt, "net.listen", { addr = "0.0.0.0", port = port }), -32001, "EACCES")
+    refused(call(rt, "net.listen", { addr = "127.0.0.1", port = port + 1 }), -32001, "EACCES")
+  end)
+
+  it("counts sockets against limits.sockets", function()
+    local port = 20000 + math.random(0, 9999)
+    local rt = hc.runtime(string.format(
+      'return { methods = { "net.*", "io.*" }, limits = { sockets = 2 }, net = { listen = { "127.0.0.1:%d-%d" } } }',
+      port, port + 2))
+    assert.is_nil(call(rt, "net.listen", { addr = "127.0.0.1", port = port, transport = "udp" }).error)
+    assert.is_nil(call(rt, "net.listen", { addr = "127.0.0.1", port = port + 1, transport = "udp" }).error)
+    local r = call(rt, "net.listen", { addr = "127.0.0.1", port = port + 2, transport = "udp" })
+    assert.equal(-32002, r.error.code)
+    assert.equal("handles", r.error.data.limit)
+  end)
+
+  it("serve raises its open-file soft limit to the hard limit", function()
+    local dir = hc.tmpdir()
+    hc.write(dir .. "/p.lua", hc.SYS_ALL)
+    local srv = hc.serve({ policy = dir .. "/p.lua" })
+    local limits = hc.read("/proc/" .. srv.pid .. "/limits") or ""
+    local soft, hard = limits:match("Max open files%s+(%S+)%s+(%S+)")
+    assert.is_not_nil(soft)
+    assert.equal(hard, soft)
+  end)
+end)
