@@ -59,6 +59,7 @@ struct hc_tenant {
   int64_t nsockets;         /* open sockets across the tenant's sessions */
   uint64_t cursor_key;      /* fsapi.c: keys this tenant's fs.list cursors */
   struct hc_netpolicy *net; /* netapi.c: the policy's net rules */
+  void *tls;                /* tls.c: the tenant's SSL_CTX (trust store), made on first need */
 };
 
 struct hc_task {

@@ -11,6 +11,7 @@
 #include "resolver.h"
 #include "socket.h"
 #include "stream.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -66,6 +67,16 @@ static int net_set(lua_State *L) {
   add_rules(L, p, "allow", HC_NETRULE_ALLOW);
   add_rules(L, p, "deny", HC_NETRULE_DENY);
   add_rules(L, p, "listen", HC_NETRULE_LISTEN);
+  return 0;
+}
+
+/* set_tls(ca_file or nil): the tenant's trust store, loaded now so a bad file fails the load. */
+static int net_set_tls(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  const char *ca = luaL_optstring(L, 1, NULL);
+  if (!ca) return 0;
+  char err[300];
+  if (hc_tls_tenant_init(t, ca, err, sizeof err) != 0) return luaL_error(L, "%s", err);
   return 0;
 }
 
@@ -189,6 +200,8 @@ typedef struct dial {
   int udp, port;
   int via;                         /* the host was a name (look.name) */
   int n, i, last_err;
+  int tls, connected;
+  char tls_host[HC_NET_NAME_MAX + 1];  /* the name to verify (or the IP's text) */
   hc_netaddr addrs[CONNECT_ADDRS];
   uint64_t deadline, token;
 } dial;
@@ -253,7 +266,11 @@ static int dial_next(lua_State *L, dial *d) {
     if (hc_stream_push(L, s, h) != 1) return 4;   /* limits.sockets */
     lua_pop(L, 1);
     d->token = h->token;
-    if (connect(fd, (struct sockaddr *)&ss, len) == 0) return dial_step(L, LUA_OK, 1);
+    d->connected = 0;
+    if (connect(fd, (struct sockaddr *)&ss, len) == 0) {
+      d->connected = 1;
+      return dial_step(L, LUA_OK, 1);
+    }
     if (errno != EINPROGRESS) {
       d->last_err = errno;
       hc_stream_close(s, h);
@@ -285,21 +302,46 @@ static int dial_step(lua_State *L, int status, lua_KContext ctx) {
     if (d->n == 0) return hc_socket_fail(L, EACCES, "the policy allows none of the host's addresses");
     return dial_next(L, d);
   }
+  (void)ctx;
   hc_handle *h = hc_stream_find_token(s, d->token);
   if (!h) return hc_socket_fail(L, EBADF, "handle");
-  int err = 0;
-  socklen_t el = sizeof err;
-  if (ctx != 1 && getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0) err = errno;
-  if (err == 0 && ctx != 1) {   /* woken: connected, or the deadline came */
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getpeername(h->fd, (struct sockaddr *)&ss, &len) != 0) err = d->deadline && hc_now_us() >= d->deadline ? ETIMEDOUT : ENOTCONN;
+  if (!d->connected) {   /* woken: connected, refused, or the deadline came */
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0) err = errno;
+    if (err == 0) {
+      struct sockaddr_storage ss;
+      socklen_t len = sizeof ss;
+      if (getpeername(h->fd, (struct sockaddr *)&ss, &len) != 0)
+        err = d->deadline && hc_now_us() >= d->deadline ? ETIMEDOUT : ENOTCONN;
+    }
+    if (err) {
+      d->last_err = err;
+      hc_stream_close(s, h);
+      if (err == ETIMEDOUT) return hc_socket_fail(L, err, "connect");
+      return dial_next(L, d);
+    }
+    d->connected = 1;
   }
-  if (err) {
-    d->last_err = err;
-    hc_stream_close(s, h);
-    if (err == ETIMEDOUT) return hc_socket_fail(L, err, "connect");
-    return dial_next(L, d);
+  if (d->tls) {   /* the handshake, step by step; a failure here is not retried elsewhere */
+    char msg[256];
+    int err = 0;
+    if (!h->ssl && hc_tls_attach(t, h, d->tls_host, !d->via, msg, sizeof msg) != 0) {
+      hc_stream_close(s, h);
+      return hc_socket_fail(L, EPROTO, msg);
+    }
+    int r = hc_tls_handshake(h, &err, msg, sizeof msg);
+    if (r < 0) {
+      hc_stream_close(s, h);
+      return hc_socket_fail(L, err, msg);
+    }
+    if (r > 0) {
+      if (d->deadline && hc_now_us() >= d->deadline) {
+        hc_stream_close(s, h);
+        return hc_socket_fail(L, ETIMEDOUT, "TLS handshake");
+      }
+      return hc_socket_wait(L, h, r - 1, d->deadline, dial_step);
+    }
   }
   char text[24];
   snprintf(text, sizeof text, "h%016llx", (unsigned long long)h->token);
@@ -308,7 +350,7 @@ static int dial_step(lua_State *L, int status, lua_KContext ctx) {
   return 3;
 }
 
-/* connect(host, port, transport, timeout_ms) -> handle, peer, local | nil, err */
+/* connect(host, port, transport, timeout_ms, tls) -> handle, peer, local | nil, err */
 static int net_connect(lua_State *L) {
   hc_tenant *t = tenant_of(L);
   size_t len;
@@ -320,9 +362,12 @@ static int net_connect(lua_State *L) {
   if (len == 0 || len > HC_NET_HOST_MAX || memchr(host, '\0', len)) return hc_socket_fail(L, EINVAL, "malformed host");
   if (!t->current) return luaL_error(L, "connect: not inside a call");
   uint64_t deadline = deadline_of(L, 4);
+  int tls = lua_toboolean(L, 5);
+  if (tls && tr[0] == 'u') return hc_socket_fail(L, EINVAL, "tls needs transport tcp");
   lua_settop(L, 4);
   dial *d = lua_newuserdatauv(L, sizeof *d, 0);
   memset(d, 0, sizeof *d);
+  d->tls = tls;
   d->udp = tr[0] == 'u';
   d->port = port;
   d->deadline = deadline;
@@ -335,10 +380,12 @@ static int net_connect(lua_State *L) {
     if (hc_netpolicy_check(t->net, HC_NETRULE_ALLOW, &ip, port, NULL) != 0)
       return hc_socket_fail(L, EACCES, "the policy does not allow this destination");
     d->addrs[d->n++] = ip;
+    hc_netaddr_format(&ip, d->tls_host, sizeof d->tls_host);
     return dial_next(L, d);
   }
   if (!hc_netpolicy_name_allowed(t->net, HC_NETRULE_ALLOW, name, port))
     return hc_socket_fail(L, EACCES, "the policy names no such host and port");
+  memcpy(d->tls_host, name, strlen(name) + 1);
   hc_runtime *rt = t->rt;
   if (!rt->resolver && !(rt->resolver = hc_resolver_new(&rt->loop)))
     return hc_socket_fail(L, errno ? errno : ENOMEM, "cannot start the resolver");
@@ -692,6 +739,7 @@ static int net_poll(lua_State *L) {
 void hc_netapi_open(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"set_net", net_set},
+    {"set_tls", net_set_tls},
     {"net_resolve", net_resolve},
     {"net_connect", net_connect},
     {"net_listen", net_listen},
@@ -706,6 +754,7 @@ void hc_netapi_open(lua_State *L) {
 }
 
 void hc_netapi_free(hc_tenant *t) {
+  hc_tls_tenant_free(t);
   hc_netpolicy_free(t->net);
   t->net = NULL;
 }

@@ -7,6 +7,7 @@
 #include "base64.h"
 #include "internal.h"
 #include "json.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -81,7 +82,7 @@ static int read_step(lua_State *L, int status, lua_KContext ctx) {
   lua_Integer len = lua_tointeger(L, 2);
   int b64 = lua_toboolean(L, 4);
   int avail = 0;
-  if (ioctl(h->fd, FIONREAD, &avail) != 0 || avail <= 0) avail = SOCK_READ_GUESS;
+  if (h->ssl || ioctl(h->fd, FIONREAD, &avail) != 0 || avail <= 0) avail = SOCK_READ_GUESS * (h->ssl ? 4 : 1);
   size_t want = (size_t)(len < avail ? len : avail);
   if (want == 0) want = 1;   /* a read of 0 still tells eof from "nothing yet" */
   hc_json_text *txt = NULL;
@@ -94,19 +95,37 @@ static int read_step(lua_State *L, int status, lua_KContext ctx) {
   } else {
     buf = p = luaL_buffinitsize(L, &b, want);
   }
-  ssize_t n = recv(h->fd, p, len == 0 ? 0 : want, MSG_DONTWAIT);
-  if (n < 0 && errno == EINTR) n = recv(h->fd, p, want, MSG_DONTWAIT);
-  if (n < 0) {
-    int e = errno;
-    if (!b64) luaL_pushresultsize(&b, 0);
-    lua_settop(L, 6);
-    if (e != EAGAIN && e != EWOULDBLOCK) return hc_socket_fail(L, e, "read");
-    if (timed_out(L, 6)) return hc_socket_fail(L, ETIMEDOUT, "read");
-    return hc_socket_wait(L, h, HC_WAIT_READ, (uint64_t)lua_tointeger(L, 6), read_step);
+  ssize_t n;
+  int eof = 0;
+  if (h->ssl) {   /* TLS: what OpenSSL can give, or the direction it needs the socket in */
+    size_t got = 0;
+    int err = 0;
+    char msg[256];
+    int r = len == 0 ? 0 : hc_tls_read(h, p, want, &got, &eof, &err, msg, sizeof msg);
+    if (r != 0) {
+      if (!b64) luaL_pushresultsize(&b, 0);
+      lua_settop(L, 6);
+      if (r < 0) return hc_socket_fail(L, err, msg);
+      if (timed_out(L, 6)) return hc_socket_fail(L, ETIMEDOUT, "read");
+      return hc_socket_wait(L, h, r - 1, (uint64_t)lua_tointeger(L, 6), read_step);
+    }
+    n = (ssize_t)got;
+  } else {
+    n = recv(h->fd, p, len == 0 ? 0 : want, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) n = recv(h->fd, p, want, MSG_DONTWAIT);
+    if (n < 0) {
+      int e = errno;
+      if (!b64) luaL_pushresultsize(&b, 0);
+      lua_settop(L, 6);
+      if (e != EAGAIN && e != EWOULDBLOCK) return hc_socket_fail(L, e, "read");
+      if (timed_out(L, 6)) return hc_socket_fail(L, ETIMEDOUT, "read");
+      return hc_socket_wait(L, h, HC_WAIT_READ, (uint64_t)lua_tointeger(L, 6), read_step);
+    }
+    eof = n == 0 && len > 0;   /* the peer closed its side */
   }
   if (b64) txt->n = hc_base64_encode((const unsigned char *)p, (size_t)n, buf);
   else luaL_pushresultsize(&b, (size_t)n);
-  lua_pushboolean(L, n == 0 && len > 0);   /* eof: the peer closed its side */
+  lua_pushboolean(L, eof);
   if (!b64) return 2;
   lua_pushinteger(L, (lua_Integer)n);
   return 3;
@@ -142,6 +161,20 @@ static int write_step(lua_State *L, int status, lua_KContext ctx) {
   size_t n;
   const char *data = lua_tolstring(L, 2, &n);
   size_t done = (size_t)lua_tointeger(L, 6);
+  while (done < n && h->ssl) {
+    size_t w = 0;
+    int err = 0;
+    char msg[256];
+    int r = hc_tls_write(h, data + done, n - done, &w, &err, msg, sizeof msg);
+    if (r < 0) return hc_socket_fail(L, err, msg);
+    if (r > 0) {
+      lua_pushinteger(L, (lua_Integer)done);
+      lua_replace(L, 6);
+      if (timed_out(L, 5)) return hc_socket_fail(L, ETIMEDOUT, "write");
+      return hc_socket_wait(L, h, r - 1, (uint64_t)lua_tointeger(L, 5), write_step);
+    }
+    done += w;
+  }
   while (done < n) {
     ssize_t w = send(h->fd, data + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;

@@ -6,6 +6,7 @@
 */
 #include "stream.h"
 #include "internal.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ static int is_socket(const hc_handle *h) { return h->kind >= HC_STREAM_TCP; }
 /* {===== the table ===== */
 
 static void close_fd(hc_handle *h) {
+  hc_tls_detach(h);
   if (h->dir) closedir(h->dir);
   else if (h->fd >= 0) close(h->fd);
 }

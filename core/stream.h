@@ -30,6 +30,7 @@ typedef struct hc_handle {
   hc_session *s;
   hc_watch w;
   hc_task *waiter[2];
+  void *ssl;                       /* core/tls.c: an SSL session over fd, or NULL */
   struct hc_handle *next;
 } hc_handle;
 

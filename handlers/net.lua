@@ -47,16 +47,17 @@ return {
       type = "object", required = { "host", "port" }, additionalProperties = false,
       properties = { host = HOST, port = PORT, transport = TRANSPORT, timeout_ms = TIMEOUT,
                      tls = { type = "boolean", default = false,
-                             description = "TLS over the connection (not available yet)." } },
+                             description = "TLS over the connection: the certificate is verified " ..
+                                           "against the system store and the policy's tls.ca_file, " ..
+                                           "for the host name (or IP) given." } },
     },
     result = {
       type = "object", required = { "handle", "peer", "local" }, additionalProperties = false,
       properties = { handle = HANDLE, peer = ENDPOINT, ["local"] = ENDPOINT },
     },
     call = function(ctx, p)
-      if p.tls then return nil, "EPROTONOSUPPORT", "tls is not available in this version" end
-      local h, peer, here = ctx.net.connect(p.host, p.port,
-                                            { transport = p.transport, timeout_ms = p.timeout_ms })
+      local h, peer, here = ctx.net.connect(p.host, p.port, { transport = p.transport,
+                                            timeout_ms = p.timeout_ms, tls = p.tls })
       if not h then return nil, peer end
       return { handle = h, peer = peer, ["local"] = here }
     end,

@@ -194,3 +194,108 @@ describe("sockets (smoke; spec/net_socket_spec.lua is the adversarial suite)", f
     assert.equal(hard, soft)
   end)
 end)
+
+describe("TLS on net.connect", function()
+  local dir, servers = nil, {}
+  local PORT = 20000 + math.random(0, 9999)
+
+  local function sh(cmd)
+    local ok = os.execute("(" .. cmd .. ") >/dev/null 2>&1")
+    assert(ok, "command failed: " .. cmd)
+  end
+
+  -- A CA and two server certificates made now: one for localhost/127.0.0.1, one for another name.
+  setup(function()
+    dir = hc.tmpdir()
+    local q = hc.q
+    sh(string.format("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem " ..
+                     "-days 2 -subj '/CN=hostcall test CA'", q(dir)))
+    for _, c in ipairs({ { "good", "DNS:localhost,IP:127.0.0.1" }, { "other", "DNS:other.test" } }) do
+      hc.write(dir .. "/" .. c[1] .. ".ext", "subjectAltName=" .. c[2] .. "\n")
+      sh(string.format("cd %s && openssl req -newkey rsa:2048 -nodes -keyout %s.key -out %s.csr " ..
+                       "-subj '/CN=%s' && openssl x509 -req -in %s.csr -CA ca.pem -CAkey ca.key " ..
+                       "-CAcreateserial -out %s.pem -days 2 -extfile %s.ext",
+                       q(dir), c[1], c[1], c[1], c[1], c[1], c[1]))
+    end
+    -- s_server -rev answers each line reversed; one server per certificate, bounded by timeout.
+    for i, name in ipairs({ "good", "other" }) do
+      local pidfile = dir .. "/" .. name .. ".pid"
+      os.execute(string.format("cd %s && (timeout 120 openssl s_server -accept 127.0.0.1:%d -cert %s.pem " ..
+                               "-key %s.key -rev -quiet >/dev/null 2>&1 & echo $! > %s) ",
+                               q(dir), PORT + i - 1, name, name, q(pidfile)))
+      servers[#servers + 1] = pidfile
+    end
+    -- wait until both accept
+    local socket = require "socket"
+    for i = 1, 2 do
+      assert(hc.wait_until(function()
+        local s = socket.tcp()
+        s:settimeout(0.2)
+        local ok = s:connect("127.0.0.1", PORT + i - 1)
+        s:close()
+        return ok
+      end, 10), "s_server did not start")
+    end
+  end)
+
+  teardown(function()
+    for _, pf in ipairs(servers) do
+      local pid = (hc.read(pf) or ""):match("%d+")
+      if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+    end
+    hc.cleanup()
+  end)
+
+  local function rt_with(ca)
+    local tls = ca and string.format("tls = { ca_file = %q },", ca) or ""
+    return hc.runtime(string.format(
+      'return { methods = { "net.*", "io.*" }, %s net = { allow = { "localhost:%d-%d", "127.0.0.1:%d-%d" } } }',
+      tls, PORT, PORT + 1, PORT, PORT + 1))
+  end
+
+  local function call(rt, m, p)
+    local _, r = hc.call(rt, hc.req(1, m, p))
+    return r
+  end
+
+  it("verifies the certificate for the name, sends SNI, and carries data both ways", function()
+    local rt = rt_with(dir .. "/ca.pem")
+    for _, host in ipairs({ "localhost", "127.0.0.1" }) do
+      local c = call(rt, "net.connect", { host = host, port = PORT, tls = true, timeout_ms = 5000 })
+      assert.is_nil(c.error, host)
+      local h = c.result.handle
+      assert.equal(6, call(rt, "io.write", { handle = h, data = "aGVsbG8K" }).result.bytes_written)
+      local got = ""
+      while #got < 8 do
+        local r = call(rt, "io.read", { handle = h, timeout_ms = 5000 })
+        assert.is_nil(r.error)
+        got = got .. r.result.data
+        if r.result.eof then break end
+      end
+      assert.equal("b2xsZWgK", got)   -- "olleh\n"
+      call(rt, "io.close", { handle = h })
+    end
+  end)
+
+  it("refuses a certificate for another name", function()
+    local rt = rt_with(dir .. "/ca.pem")
+    local r = call(rt, "net.connect", { host = "localhost", port = PORT + 1, tls = true, timeout_ms = 5000 })
+    refused(r, -32000, "EPROTO")
+    assert.matches("hostname mismatch", r.error.message, 1, true)
+  end)
+
+  it("refuses a certificate from a CA it does not trust", function()
+    local rt = rt_with(nil)
+    local r = call(rt, "net.connect", { host = "localhost", port = PORT, tls = true, timeout_ms = 5000 })
+    refused(r, -32000, "EPROTO")
+    assert.matches("certificate verify failed", r.error.message, 1, true)
+  end)
+
+  it("fails the load when tls.ca_file cannot be read as certificates", function()
+    hc.write(dir .. "/junk.pem", "not a certificate\n")
+    local rt, err = hc.try_new({ policy_source = string.format(
+      'return { tls = { ca_file = %q } }', dir .. "/junk.pem"), name = "acme.lua" })
+    assert.is_nil(rt)
+    assert.matches("acme.lua: tls.ca_file: cannot load it", err, 1, true)
+  end)
+end)

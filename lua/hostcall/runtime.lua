@@ -91,6 +91,8 @@ function M.init(cfg)
   -- The net rules go to the core too (core/netpolicy.c): every destination is checked there.
   local nok, nerr = pcall(host.set_net, pol.net)
   if not nok then return nil, cfg.policy_name .. ": " .. tostring(nerr) end
+  local tok, terr = pcall(host.set_tls, pol.tls.ca_file)
+  if not tok then return nil, cfg.policy_name .. ": " .. tostring(terr) end
 
   local dirs = {}
   for _, d in ipairs(cfg.handler_dirs) do dirs[#dirs + 1] = d end
@@ -156,7 +158,7 @@ function M.init(cfg)
     resolve = lift(host.net_resolve),
     connect = function(host_, port, o)
       o = o or {}
-      return net_connect(host_, port, o.transport, o.timeout_ms)
+      return net_connect(host_, port, o.transport, o.timeout_ms, o.tls)
     end,
     listen = lift(host.net_listen), accept = lift(host.net_accept),
     shutdown = lift(host.net_shutdown), setopt = lift(host.net_setopt),
