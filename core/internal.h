@@ -60,6 +60,7 @@ struct hc_tenant {
   uint64_t cursor_key;      /* fsapi.c: keys this tenant's fs.list cursors */
   struct hc_netpolicy *net; /* netapi.c: the policy's net rules */
   void *tls;                /* tls.c: the tenant's SSL_CTX (trust store), made on first need */
+  struct hc_httprules *http;  /* netapi.c: the policy's http rules */
 };
 
 struct hc_task {

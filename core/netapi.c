@@ -12,7 +12,9 @@
 #include "socket.h"
 #include "stream.h"
 #include "tls.h"
+#include "urlrule.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -201,6 +203,8 @@ typedef struct dial {
   int via;                         /* the host was a name (look.name) */
   int n, i, last_err;
   int tls, connected;
+  int http;                        /* an http request: addresses by the http rule's terms */
+  size_t sent;                     /* bytes of the request (stack slot 6) written so far */
   char tls_host[HC_NET_NAME_MAX + 1];  /* the name to verify (or the IP's text) */
   hc_netaddr addrs[CONNECT_ADDRS];
   uint64_t deadline, token;
@@ -262,7 +266,7 @@ static int dial_next(lua_State *L, dial *d) {
     if (!h) { close(fd); return hc_socket_fail(L, ENOMEM, "connect"); }
     h->kind = d->udp ? HC_STREAM_UDP : HC_STREAM_TCP;
     h->fd = fd;
-    lua_settop(L, 5);
+    lua_settop(L, 6);
     if (hc_stream_push(L, s, h) != 1) return 4;   /* limits.sockets */
     lua_pop(L, 1);
     d->token = h->token;
@@ -281,10 +285,17 @@ static int dial_next(lua_State *L, dial *d) {
   return hc_socket_fail(L, d->last_err ? d->last_err : EACCES, "connect");
 }
 
-/* stack: 1 host, 2 port, 3 transport, 4 timeout_ms, 5 dial */
+/* The http rule's terms for an address: whatever rule class it is in, apart from what is never
+** reachable or denied; through a name, public space only. */
+static int http_reachable(const hc_tenant *t, const hc_netaddr *a, int port, const char *via) {
+  if (hc_netpolicy_denied(t->net, a, port, via)) return 0;
+  return !via || hc_netaddr_class(a) == HC_ADDR_PUBLIC;
+}
+
+/* stack: 1 host, 2 port, 3 transport, 4 timeout_ms, 5 dial, 6 request text or nil */
 static int dial_step(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  lua_settop(L, 5);
+  lua_settop(L, 6);
   dial *d = lua_touserdata(L, 5);
   hc_tenant *t = tenant_of(L);
   hc_session *s = t->current->s;
@@ -296,7 +307,8 @@ static int dial_step(lua_State *L, int status, lua_KContext ctx) {
     for (int i = 0; i < w->naddrs && d->n < CONNECT_ADDRS; i++) {
       hc_netaddr a;
       if (hc_netaddr_from_sockaddr((const struct sockaddr *)&w->addrs[i], sizeof w->addrs[i], &a, NULL) == 0 &&
-          hc_netpolicy_check(t->net, HC_NETRULE_ALLOW, &a, d->port, w->name) == 0)
+          (d->http ? http_reachable(t, &a, d->port, w->name)
+                   : hc_netpolicy_check(t->net, HC_NETRULE_ALLOW, &a, d->port, w->name) == 0))
         d->addrs[d->n++] = a;
     }
     if (d->n == 0) return hc_socket_fail(L, EACCES, "the policy allows none of the host's addresses");
@@ -343,6 +355,25 @@ static int dial_step(lua_State *L, int status, lua_KContext ctx) {
       return hc_socket_wait(L, h, r - 1, d->deadline, dial_step);
     }
   }
+  if (lua_type(L, 6) == LUA_TSTRING) {   /* an http request: the core writes it whole */
+    size_t n;
+    const char *req = lua_tolstring(L, 6, &n);
+    char msg[256];
+    int err = 0;
+    int r = hc_socket_send_some(h, req, n, &d->sent, &err, msg, sizeof msg);
+    if (r < 0) {
+      hc_stream_close(s, h);
+      return hc_socket_fail(L, err, msg);
+    }
+    if (r > 0) {
+      if (d->deadline && hc_now_us() >= d->deadline) {
+        hc_stream_close(s, h);
+        return hc_socket_fail(L, ETIMEDOUT, "sending the request");
+      }
+      return hc_socket_wait(L, h, r - 1, d->deadline, dial_step);
+    }
+    h->response_only = 1;
+  }
   char text[24];
   snprintf(text, sizeof text, "h%016llx", (unsigned long long)h->token);
   lua_pushstring(L, text);
@@ -367,6 +398,7 @@ static int net_connect(lua_State *L) {
   lua_settop(L, 4);
   dial *d = lua_newuserdatauv(L, sizeof *d, 0);
   memset(d, 0, sizeof *d);
+  lua_pushnil(L);   /* slot 6: no request to write */
   d->tls = tls;
   d->udp = tr[0] == 'u';
   d->port = port;
@@ -508,6 +540,193 @@ static int net_setopt(lua_State *L) {
     if (setsockopt(h->fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof v) != 0) return hc_socket_fail(L, errno, "keepalive");
   }
   lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* }===== */
+
+/* {===== http: a request primitive, never a socket ===== */
+
+#define HTTP_HEADERS_MAX 100
+#define HTTP_HEADER_NAME_MAX 256
+#define HTTP_HEADER_VALUE_MAX 8192
+
+/* Framing and routing belong to the core: a guest cannot set them. */
+static const char *const FORBIDDEN[] = {
+  "host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer",
+  "keep-alive", "proxy-connection", "expect", NULL,
+};
+
+static int header_name_ok(const char *s, size_t n) {
+  static const char extra[] = "!#$%&'*+-.^_`|~";
+  if (n == 0 || n > HTTP_HEADER_NAME_MAX) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!isalnum(c) && !strchr(extra, c)) return 0;
+  }
+  for (int i = 0; FORBIDDEN[i]; i++)
+    if (strlen(FORBIDDEN[i]) == n && strncasecmp(FORBIDDEN[i], s, n) == 0) return 0;
+  return 1;
+}
+
+static int header_value_ok(const char *s, size_t n) {
+  if (n > HTTP_HEADER_VALUE_MAX) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return 0;   /* no CR, LF, NUL: no second request */
+  }
+  return 1;
+}
+
+/* set_http({ {url=, methods={...}}, ... }): once, at load. */
+static int net_set_http(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (t->http) return luaL_error(L, "set_http: already set");
+  if (!(t->http = hc_httprules_new())) return luaL_error(L, "set_http: out of memory");
+  lua_Integer n = luaL_len(L, 1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 1, i);
+    lua_getfield(L, -1, "url");
+    const char *url = lua_tostring(L, -1);
+    lua_getfield(L, -2, "methods");
+    const char *methods[HC_HTTP_RULE_METHODS];
+    size_t nm = 0;
+    if (lua_istable(L, -1)) {
+      lua_Integer k = luaL_len(L, -1);
+      for (lua_Integer j = 1; j <= k && nm < HC_HTTP_RULE_METHODS; j++) {
+        lua_rawgeti(L, -1, j);
+        methods[nm++] = lua_tostring(L, -1);   /* the table keeps the string alive */
+        lua_pop(L, 1);
+      }
+    }
+    char err[256];
+    if (!url || hc_httprules_add(t->http, url, nm ? methods : NULL, nm, err, sizeof err) != 0)
+      return luaL_error(L, "http.allow[%d].url: %s", (int)i, url ? err : "expected a string");
+    lua_pop(L, 3);
+  }
+  return 0;
+}
+
+/* http_request(url, method, headers, body, timeout_ms) -> handle, peer, local: the request is
+** written by the core after the URL rule allowed it; the handle can only be read. */
+static int net_http_request(lua_State *L) {
+  hc_tenant *t = tenant_of(L);
+  size_t ulen, blen = 0;
+  const char *url = luaL_checklstring(L, 1, &ulen);
+  const char *method = luaL_checkstring(L, 2);
+  const char *body = luaL_optlstring(L, 4, NULL, &blen);
+  if (!t->current) return luaL_error(L, "http: not inside a call");
+  hc_url u;
+  const char *code = NULL;
+  char msg[256];
+  if (hc_url_parse(url, ulen, &u, &code, msg, sizeof msg) != 0)
+    return hc_socket_fail(L, code && strcmp(code, "EACCES") == 0 ? EACCES : code && strcmp(code, "ENOMEM") == 0 ? ENOMEM : EINVAL, msg);
+  if (!hc_http_method_valid(method)) { hc_url_free(&u); return hc_socket_fail(L, EINVAL, "method"); }
+  if (!t->http || hc_httprules_check(t->http, &u, method) != 0) {
+    hc_url_free(&u);
+    return hc_socket_fail(L, EACCES, "no http rule allows this method and URL");
+  }
+  /* The request, whole: head (the core's own), the guest's headers (checked), framing, body.
+  ** Built on top of exactly five slots, so it lands in slot 6, where the dial wants it. */
+  lua_settop(L, 5);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  char head[HC_URL_MAX + 512];
+  int hl = hc_http_request_head(&u, method, head, sizeof head);
+  if (hl < 0) { hc_url_free(&u); return hc_socket_fail(L, EINVAL, "request line"); }
+  luaL_addlstring(&b, head, (size_t)hl);
+  if (lua_istable(L, 3)) {
+    lua_Integer nh = luaL_len(L, 3);
+    if (nh > HTTP_HEADERS_MAX) { hc_url_free(&u); return hc_socket_fail(L, EINVAL, "too many headers"); }
+    for (lua_Integer i = 1; i <= nh; i++) {
+      lua_rawgeti(L, 3, i);
+      lua_rawgeti(L, -1, 1);
+      lua_rawgeti(L, -2, 2);
+      size_t nl = 0, vl = 0;
+      int strings = lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING;
+      const char *name = strings ? lua_tolstring(L, -2, &nl) : NULL;
+      const char *value = strings ? lua_tolstring(L, -1, &vl) : NULL;
+      if (!strings || !header_name_ok(name, nl) || !header_value_ok(value, vl)) {
+        hc_url_free(&u);
+        snprintf(msg, sizeof msg, "headers[%d]: not a header a request may carry", (int)i);
+        return hc_socket_fail(L, EINVAL, msg);
+      }
+      /* copied before the pop; the buffer sees a balanced stack */
+      char line[HTTP_HEADER_NAME_MAX + HTTP_HEADER_VALUE_MAX + 8];
+      int ll = snprintf(line, sizeof line, "%.*s: %.*s\r\n", (int)nl, name, (int)vl, value);
+      lua_pop(L, 3);
+      luaL_addlstring(&b, line, (size_t)ll);
+    }
+  }
+  luaL_addstring(&b, "Connection: close\r\n");
+  if (body) {
+    char cl[48];
+    snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", blen);
+    luaL_addstring(&b, cl);
+  }
+  luaL_addstring(&b, "\r\n");
+  if (body) luaL_addlstring(&b, body, blen);
+  luaL_pushresult(&b);
+  uint64_t deadline = deadline_of(L, 5);
+  /* The dial's stack: 1 host, 2 port, 3 transport, 4 timeout, 5 dial, 6 request. */
+  lua_pushstring(L, u.host);
+  lua_replace(L, 1);
+  lua_pushinteger(L, u.port);
+  lua_replace(L, 2);
+  lua_pushliteral(L, "tcp");
+  lua_replace(L, 3);
+  lua_settop(L, 6);
+  dial *d = lua_newuserdatauv(L, sizeof *d, 0);
+  memset(d, 0, sizeof *d);
+  lua_replace(L, 5);
+  d->http = 1;
+  d->tls = u.https;
+  d->port = u.port;
+  d->deadline = deadline;
+  int literal = u.host_is_ip4 || u.host_is_ip6;
+  memcpy(d->tls_host, u.host, strlen(u.host) + 1);
+  hc_url_free(&u);
+  if (literal) {
+    hc_netaddr ip;
+    if (hc_net_parse_host(d->tls_host, &ip, NULL, 0) != HC_HOST_IP || !http_reachable(t, &ip, d->port, NULL))
+      return hc_socket_fail(L, EACCES, "the policy does not allow this destination");
+    d->addrs[d->n++] = ip;
+    return dial_next(L, d);
+  }
+  hc_runtime *rt = t->rt;
+  if (!rt->resolver && !(rt->resolver = hc_resolver_new(&rt->loop)))
+    return hc_socket_fail(L, errno ? errno : ENOMEM, "cannot start the resolver");
+  d->via = 1;
+  d->resolving = 1;
+  d->look.k = t->current;
+  memcpy(d->look.name, d->tls_host, strlen(d->tls_host) + 1);
+  if (hc_resolver_submit(rt->resolver, d->look.name, lookup_answered, &d->look, &d->look.job) != 0)
+    return hc_socket_fail(L, errno, "cannot queue the name lookup");
+  hc_task_park(t->current, deadline, lookup_called_off, &d->look);
+  lua_pushlightuserdata(L, &hc_sentinel);
+  return lua_yieldk(L, 1, 0, dial_step);
+}
+
+/* http_resolve(base, location) -> absolute URL text: where a redirect points. */
+static int net_http_resolve(lua_State *L) {
+  size_t bl, ll;
+  const char *base = luaL_checklstring(L, 1, &bl), *loc = luaL_checklstring(L, 2, &ll);
+  hc_url b, o;
+  const char *code = NULL;
+  char msg[256];
+  if (hc_url_parse(base, bl, &b, &code, msg, sizeof msg) != 0) return hc_socket_fail(L, EINVAL, msg);
+  int r = hc_url_resolve(&b, loc, ll, &o, &code, msg, sizeof msg);
+  if (r != 0) {
+    hc_url_free(&b);
+    return hc_socket_fail(L, code && strcmp(code, "EACCES") == 0 ? EACCES : EINVAL, msg);
+  }
+  char port[16] = "";
+  if (o.port != (o.https ? 443 : 80)) snprintf(port, sizeof port, ":%d", o.port);
+  lua_pushfstring(L, "%s://%s%s%s%s%s", o.https ? "https" : "http", o.host_is_ip6 ? "[" : "", o.host,
+                  o.host_is_ip6 ? "]" : "", port, o.target);
+  hc_url_free(&b);
+  hc_url_free(&o);
   return 1;
 }
 
@@ -740,6 +959,9 @@ void hc_netapi_open(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"set_net", net_set},
     {"set_tls", net_set_tls},
+    {"set_http", net_set_http},
+    {"http_request", net_http_request},
+    {"http_resolve", net_http_resolve},
     {"net_resolve", net_resolve},
     {"net_connect", net_connect},
     {"net_listen", net_listen},
@@ -755,6 +977,8 @@ void hc_netapi_open(lua_State *L) {
 
 void hc_netapi_free(hc_tenant *t) {
   hc_tls_tenant_free(t);
+  hc_httprules_free(t->http);
+  t->http = NULL;
   hc_netpolicy_free(t->net);
   t->net = NULL;
 }

@@ -980,6 +980,25 @@ int hc_netpolicy_decide(const hc_netpolicy *p, int kind, const hc_netaddr *addr,
   return refuse(v, blocked ? HC_NETWHY_SPECIAL : HC_NETWHY_NORULE, 0);
 }
 
+int hc_netpolicy_denied(const hc_netpolicy *p, const hc_netaddr *addr, int port, const char *via_name) {
+  hc_netaddr e;
+  char via[HC_NET_NAME_MAX + 1];
+  const char *vn = NULL;
+  if (!addr || port < 1 || port > PORT_MAX || effective(addr, &e) != 0) return 1;
+  if (effective_class(&e) == HC_ADDR_NEVER) return 1;
+  if (via_name) {
+    size_t n = strnlen(via_name, HC_NET_HOST_MAX + 1);
+    if (n > HC_NET_HOST_MAX || canon_name(via_name, n, via) != 0) return 1;
+    vn = via;
+  }
+  for (size_t i = 0; p && i < p->n; i++) {
+    const netrule *r = &p->r[i];
+    if (r->kind == HC_NETRULE_DENY && port >= r->lo && port <= r->hi && (ip_match(r, &e) || name_match(r, vn)))
+      return 1;
+  }
+  return 0;
+}
+
 int hc_netpolicy_check(const hc_netpolicy *p, int kind, const hc_netaddr *addr, int port,
                        const char *via_name) {
   return hc_netpolicy_decide(p, kind, addr, port, via_name, NULL);

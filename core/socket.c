@@ -152,6 +152,29 @@ int hc_socket_io_read(lua_State *L, hc_handle *h) {
 
 /* {===== write ===== */
 
+int hc_socket_send_some(hc_handle *h, const char *p, size_t n, size_t *sent, int *err, char *msg,
+                        size_t msglen) {
+  while (*sent < n) {
+    if (h->ssl) {
+      size_t w = 0;
+      int r = hc_tls_write(h, p + *sent, n - *sent, &w, err, msg, msglen);
+      if (r != 0) return r;
+      *sent += w;
+      continue;
+    }
+    ssize_t w = send(h->fd, p + *sent, n - *sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return HC_WAIT_WRITE + 1;
+    if (w < 0) {
+      *err = errno;
+      snprintf(msg, msglen, "write: %s", strerror(errno));
+      return -1;
+    }
+    *sent += (size_t)w;
+  }
+  return 0;
+}
+
 /* stack: 1 handle, 2 data, 3 offset, 4 timeout_ms, 5 deadline, 6 bytes written so far */
 static int write_step(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
@@ -193,7 +216,7 @@ static int write_step(lua_State *L, int status, lua_KContext ctx) {
 }
 
 int hc_socket_io_write(lua_State *L, hc_handle *h) {
-  (void)h;
+  if (h->response_only) return hc_socket_fail(L, EBADF, "an http response can only be read");
   luaL_checkstring(L, 2);
   if (!lua_isnoneornil(L, 3)) return hc_socket_fail(L, ESPIPE, "offset on a socket");
   uint64_t deadline = op_deadline(L, 4);

@@ -18,6 +18,10 @@ int hc_socket_io_write(lua_State *L, hc_handle *h);
 /* The wait primitive both use, and net.accept/connect: park on h for dir until deadline_us and
 ** yield with continuation k (the stack is kept). Returns what lua_yieldk returns. */
 int hc_socket_wait(lua_State *L, hc_handle *h, int dir, uint64_t deadline_us, lua_KFunction k);
+/* Send p[*sent..n) without blocking: 0 when all is sent, a wait direction + 1, or -1 with *err
+** and msg. */
+int hc_socket_send_some(hc_handle *h, const char *p, size_t n, size_t *sent, int *err, char *msg,
+                        size_t msglen);
 /* nil, ERRNO, message, "os" (or "refused" for EACCES/EPERM): 4 results. */
 int hc_socket_fail(lua_State *L, int err, const char *what);
 

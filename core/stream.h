@@ -31,6 +31,7 @@ typedef struct hc_handle {
   hc_watch w;
   hc_task *waiter[2];
   void *ssl;                       /* core/tls.c: an SSL session over fd, or NULL */
+  int response_only;               /* an http request's connection: the guest may only read */
   struct hc_handle *next;
 } hc_handle;
 

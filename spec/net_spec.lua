@@ -299,3 +299,119 @@ describe("TLS on net.connect", function()
     assert.matches("acme.lua: tls.ca_file: cannot load it", err, 1, true)
   end)
 end)
+
+describe("http.fetch", function()
+  local PORT = 20000 + math.random(0, 9999)
+  local pidfile
+  local BASE = "http://127.0.0.1:" .. PORT
+
+  setup(function()
+    local dir = hc.tmpdir()
+    pidfile = dir .. "/httpd.pid"
+    os.execute(string.format("(timeout 120 lua5.4 %s %d >/dev/null 2>&1 & echo $! > %s)",
+                             hc.q(hc.repo .. "/spec/fixtures/net/httpd.lua"), PORT, hc.q(pidfile)))
+    local socket = require "socket"
+    assert(hc.wait_until(function()
+      local s = socket.tcp()
+      s:settimeout(0.2)
+      local ok = s:connect("127.0.0.1", PORT)
+      s:close()
+      return ok
+    end, 10), "httpd did not start")
+  end)
+
+  teardown(function()
+    local pid = (hc.read(pidfile) or ""):match("%d+")
+    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+    hc.cleanup()
+  end)
+
+  local function rt_for(rules)
+    local list = {}
+    for i, r in ipairs(rules) do
+      local methods = r[2] and string.format(", methods = { %s }", r[2]) or ""
+      list[i] = string.format("{ url = %q%s }", r[1], methods)
+    end
+    return hc.runtime(string.format('return { methods = { "http.*", "sys.*" }, http = { allow = { %s } } }',
+                                    table.concat(list, ", ")))
+  end
+
+  local function fetch(rt, p)
+    local _, r = hc.call(rt, hc.req(1, "http.fetch", p))
+    return r
+  end
+
+  it("gets, follows a redirect, reads chunked and unframed bodies", function()
+    local rt = rt_for({ { BASE .. "/" } })
+    local r = fetch(rt, { url = BASE .. "/ok", encoding = "utf8" })
+    assert.equal(200, r.result.status)
+    assert.equal("hello", r.result.body)
+    assert.same({ "X-Test", "yes" }, r.result.headers[2])
+    r = fetch(rt, { url = BASE .. "/ok" })
+    assert.equal("aGVsbG8=", r.result.body)
+    r = fetch(rt, { url = BASE .. "/chunked", encoding = "utf8" })
+    assert.equal("hello world", r.result.body)
+    r = fetch(rt, { url = BASE .. "/nolength", encoding = "utf8" })
+    assert.equal("until close", r.result.body)
+    r = fetch(rt, { url = BASE .. "/redirect?to=/ok", encoding = "utf8" })
+    assert.equal(200, r.result.status)
+    assert.equal(BASE .. "/ok", r.result.url)
+    r = fetch(rt, { url = BASE .. "/redirect?to=/ok", redirect = false })
+    assert.equal(302, r.result.status)
+  end)
+
+  it("writes the request line, Host and framing itself; the guest's headers are checked", function()
+    local rt = rt_for({ { BASE .. "/", '"GET", "POST"' } })
+    local r = fetch(rt, { url = BASE .. "/echo", method = "POST", body = "abc", encoding = "utf8",
+                          headers = { { "X-A", "1" } } })
+    assert.equal(table.concat({ "POST /echo HTTP/1.1", "Host: 127.0.0.1:" .. PORT, "X-A: 1",
+                                "Connection: close", "Content-Length: 3", "", "abc" }, "\n"),
+                 r.result.body)
+    for _, bad in ipairs({ { "Host", "evil.example" }, { "Content-Length", "0" },
+                           { "Transfer-Encoding", "chunked" }, { "X", "a\r\nGET /admin HTTP/1.1" },
+                           { "X\r\nY", "1" }, { "Bad Name", "1" }, { "X", "nul\0" } }) do
+      refused(fetch(rt, { url = BASE .. "/echo", headers = { bad } }), -32000, "EINVAL")
+    end
+    -- 303 turns a POST into a GET without a body
+    r = fetch(rt, { url = BASE .. "/303", method = "POST", body = "abc", encoding = "utf8" })
+    assert.matches("^GET /echo HTTP/1.1\n", r.result.body)
+  end)
+
+  it("refuses what the rules do not name, on every hop", function()
+    local rt = rt_for({ { BASE .. "/ok" }, { BASE .. "/redirect" }, { BASE .. "/loop" } })
+    refused(fetch(rt, { url = BASE .. "/echo" }), -32001, "EACCES")           -- path outside
+    refused(fetch(rt, { url = BASE .. "/okx" }), -32001, "EACCES")            -- not a segment boundary
+    refused(fetch(rt, { url = BASE .. "/ok/../echo" }), -32001, "EACCES")     -- normalised first
+    refused(fetch(rt, { url = BASE .. "/ok", method = "POST" }), -32001, "EACCES")   -- GET only
+    refused(fetch(rt, { url = "http://127.0.0.1:" .. (PORT + 1) .. "/ok" }), -32001, "EACCES")
+    refused(fetch(rt, { url = "https://127.0.0.1:" .. PORT .. "/ok" }), -32001, "EACCES")
+    -- a redirect to a place the rules do not allow, and to other schemes
+    refused(fetch(rt, { url = BASE .. "/redirect?to=/echo" }), -32001, "EACCES")
+    refused(fetch(rt, { url = BASE .. "/redirect?to=http://127.0.0.1:" .. (PORT + 1) .. "/ok" }), -32001, "EACCES")
+    refused(fetch(rt, { url = BASE .. "/redirect?to=file:///etc/passwd" }), -32001, "EACCES")
+    refused(fetch(rt, { url = BASE .. "/redirect?to=gopher://127.0.0.1/" }), -32001, "EACCES")
+    refused(fetch(rt, { url = BASE .. "/loop" }), -32000, "ELOOP")
+    refused(fetch(rt, { url = "ftp://127.0.0.1/" }), -32001, "EACCES")
+    refused(fetch(rt, { url = "http://user@127.0.0.1:" .. PORT .. "/ok" }), -32000, "EINVAL")
+  end)
+
+  it("reaches loopback only when the rule's host is an IP literal", function()
+    local rt = rt_for({ { "http://localhost:" .. PORT .. "/" } })
+    refused(fetch(rt, { url = "http://localhost:" .. PORT .. "/ok" }), -32001, "EACCES")
+  end)
+
+  it("bounds the body and the time, and goes on", function()
+    local rt = rt_for({ { BASE .. "/" } })
+    local r = fetch(rt, { url = BASE .. "/big" })
+    assert.equal(-32002, r.error.code)
+    assert.equal("size", r.error.data.limit)
+    r = fetch(rt, { url = BASE .. "/big", max_bytes = 4 * 1024 * 1024 })
+    assert.is_nil(r.error)
+    assert.equal((2 * 1024 * 1024 + 2) // 3 * 4, #r.result.body)
+    local t0 = hc.now()
+    refused(fetch(rt, { url = BASE .. "/hang", timeout_ms = 300 }), -32000, "ETIMEDOUT")
+    assert.is_true(hc.now() - t0 < 2.5)
+    local _, p = hc.call(rt, hc.req(2, "sys.ping", {}))
+    assert.same({}, p.result)
+  end)
+end)

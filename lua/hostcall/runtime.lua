@@ -93,6 +93,8 @@ function M.init(cfg)
   if not nok then return nil, cfg.policy_name .. ": " .. tostring(nerr) end
   local tok, terr = pcall(host.set_tls, pol.tls.ca_file)
   if not tok then return nil, cfg.policy_name .. ": " .. tostring(terr) end
+  local hok, herr = pcall(host.set_http, pol.http.allow)
+  if not hok then return nil, cfg.policy_name .. ": " .. tostring(herr) end
 
   local dirs = {}
   for _, d in ipairs(cfg.handler_dirs) do dirs[#dirs + 1] = d end
@@ -164,6 +166,13 @@ function M.init(cfg)
     shutdown = lift(host.net_shutdown), setopt = lift(host.net_setopt),
     sendto = lift(host.net_sendto), recvfrom = lift(host.net_recvfrom), poll = lift(host.net_poll),
   }, "ctx.net")
+  local http_request = lift(host.http_request)
+  local http = sandbox.view({
+    request = function(url, method, headers, body, o)
+      return http_request(url, method, headers, body, (o or {}).timeout_ms)
+    end,
+    resolve = lift(host.http_resolve),
+  }, "ctx.http")
   local base64 = sandbox.view({ encode = host.b64_encode, decode = lift(host.b64_decode) },
                               "ctx.base64")
   local limits = {}
@@ -173,6 +182,7 @@ function M.init(cfg)
     fs = fs,
     io = io,
     net = net,
+    http = http,
     base64 = base64,
     utf8_whole = host.utf8_whole,
     limits = sandbox.view(limits, "ctx.limits"),
