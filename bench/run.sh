@@ -7,7 +7,8 @@
 # socket rounds, W1_ROUNDS [4] and W1_MS [1000] for the window-1 rounds, PING_ROUNDS [5] and
 # PING_ROUND_MS [300] for bench_ping, BENCH_CALLGRIND=0 to skip the instruction counts,
 # SANDBOX_ROUNDS [9] and SANDBOX_TENANTS [2000] for bench_sandbox, FS_ROUNDS [5] for bench_fs,
-# FSOCK_ROUNDS [5] and FSOCK_MS [1000] for the fs.read socket rounds, NODE (the node binary).
+# FSOCK_ROUNDS [5] and FSOCK_MS [1000] for the fs.read socket rounds, NET_ROUNDS [5] for bench_net,
+# NODE (the node binary).
 # See bench/README.md.
 set -euo pipefail
 
@@ -24,7 +25,7 @@ PING_ROUND_MS=${PING_ROUND_MS:-300}
 FSOCK_ROUNDS=${FSOCK_ROUNDS:-5}
 FSOCK_MS=${FSOCK_MS:-1000}
 
-for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox bench_fs; do
+for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox bench_fs bench_net; do
   [ -x "$BUILD/$b" ] || { echo "bench: $BUILD/$b is missing: build first (make bench)" >&2; exit 2; }
 done
 [ -x "$NODE" ] || { echo "bench: node not found (set NODE=...)" >&2; exit 2; }
@@ -50,7 +51,7 @@ trap 'exit 130' INT TERM
 # Run private copies: a rebuild of BUILD_DIR during the run (the tree is shared) must not swap a
 # binary between rounds.
 mkdir "$TMP/bin"
-for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox bench_fs; do cp "$BUILD/$b" "$TMP/bin/$b"; done
+for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox bench_fs bench_net; do cp "$BUILD/$b" "$TMP/bin/$b"; done
 BIN=$TMP/bin
 
 POLICY=$TMP/policy.lua
@@ -251,6 +252,13 @@ printf '                        CPU per request %s (node us / hostcall us)\n' "$
 echo
 # }=====
 
+# {===== 8. sockets: echo round trips through net.connect + io.write + io.read =====
+"$BIN/bench_net" "${NET_ROUNDS:-5}" >"$TMP/net.out" || { echo "bench: bench_net failed" >&2; exit 1; }
+grep -v '^RESULT' "$TMP/net.out"
+NETR=$(grep '^RESULT' "$TMP/net.out")
+echo
+# }=====
+
 echo "== summary"
 printf '   in-process ping  %6s ns  floor %6s ns  ratio %s (target <= 2.0)  batch-of-10 %s ns/ping\n' \
   "$(echo "$PING" | field ping_ns)" "$(echo "$PING" | field floor_ns)" \
@@ -269,3 +277,5 @@ printf '   fs.read 4 KiB    hostcall %s  node %s  ratio %s (target >= 3.0)  pair
   "$(k "$HCFS")" "$(k "$NODEFS")" "$RFS" "$PFS"
 printf '    over a socket   server CPU/request: hostcall %s us  node %s us  ratio %s\n' \
   "$(us hcfs)" "$(us nodefs)" "$CPU_RFS"
+printf '   echo, 64 bytes   runtime %s us  direct C %s us  ratio %s (target >= 0.30)\n' \
+  "$(echo "$NETR" | field runtime_us)" "$(echo "$NETR" | field direct_us)" "$(echo "$NETR" | field ratio)"

@@ -415,3 +415,48 @@ describe("http.fetch", function()
     assert.same({}, p.result)
   end)
 end)
+
+describe("many sockets", function()
+  after_each(function() hc.cleanup() end)
+
+  it("holds 1,000 connections across four sessions with no thread per socket", function()
+    local port = 20000 + math.random(0, 9999)
+    local dir = hc.tmpdir()
+    hc.write(dir .. "/p.lua", string.format(
+      'return { methods = { "net.*", "io.*", "sys.*" }, limits = { sockets = 1100, concurrency = 512 }, ' ..
+      'net = { allow = { "127.0.0.1:%d" }, listen = { "127.0.0.1:%d" } } }', port, port))
+    local srv = hc.serve({ policy = dir .. "/p.lua" })
+    local conns = {}
+    for i = 1, 4 do conns[i] = hc.connect(srv.sock) end
+    -- the listening socket's queue holds the connections: no accept is needed for them to open
+    assert(conns[1]:send_line(hc.req(1, "net.listen", { addr = "127.0.0.1", port = port, backlog = 4096 })))
+    local l = cjson.decode((assert(conns[1]:recv_line(5))))
+    assert.is_nil(l.error)
+    for i = 1, 4 do
+      local batch = {}
+      for j = 1, 250 do batch[j] = hc.req(j, "net.connect", { host = "127.0.0.1", port = port, timeout_ms = 10000 }) end
+      assert(conns[i]:send(table.concat(batch, "\n") .. "\n", 10))
+    end
+    local ok = 0
+    for i = 1, 4 do
+      local lines = assert(conns[i]:recv_lines(250, 30))
+      for _, line in ipairs(lines) do
+        if cjson.decode(line).result then ok = ok + 1 end
+      end
+    end
+    assert.equal(1000, ok)
+    local status = hc.read("/proc/" .. srv.pid .. "/status") or ""
+    local threads = tonumber(status:match("Threads:%s*(%d+)"))
+    assert.is_true(threads <= 4, "threads: " .. tostring(threads))
+    local fds = 0
+    for _ in require("lfs").dir("/proc/" .. srv.pid .. "/fd") do fds = fds + 1 end
+    assert.is_true(fds >= 1000, "fds: " .. fds)
+    -- a session's sockets close with it
+    conns[4]:close()
+    assert(hc.wait_until(function()
+      local n = 0
+      for _ in require("lfs").dir("/proc/" .. srv.pid .. "/fd") do n = n + 1 end
+      return n <= fds - 250
+    end, 5), "the closed session's sockets stayed open")
+  end)
+end)
