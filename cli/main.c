@@ -29,6 +29,7 @@ static const char *USAGE =
   "commands:\n"
   "  serve     --policy FILE [--handlers DIR]... (--stdio | --listen unix:PATH)\n"
   "            serve guests with JSON-RPC 2.0 (one on stdin/stdout, or many on a unix socket)\n"
+  "  serve     --tenants DIR --listen-dir DIR         many tenants: DIR/NAME.lua, NAME.sock\n"
   "  call      --policy FILE METHOD [PARAMS_JSON]   make one call; result on stdout\n"
   "  check     --policy FILE                        validate policy and handlers\n"
   "  describe  --policy FILE                        the OpenRPC document of the granted methods\n"
@@ -47,9 +48,13 @@ static const char *USAGE =
 static const char *CMD_HELP[][2] = {
   {"serve", "usage: hostcall serve --policy FILE [--handlers DIR]... [--framing ndjson|lsp]\n"
             "                      [--audit FILE] (--stdio | --listen unix:PATH)\n"
+            "       hostcall serve --tenants DIR --listen-dir DIR [--handlers DIR]... [--audit FILE]\n"
             "Serve guests with JSON-RPC 2.0. --stdio: one guest on stdin/stdout, exits after stdin\n"
             "closes and every response is written (or with sys.exit's code). --listen: many guests\n"
             "on a unix socket (mode 0600). Audit lines go to stderr unless --audit is given.\n"
+            "--tenants: one policy per tenant (DIR/NAME.lua, NAME from the file's name) and one\n"
+            "socket per tenant (NAME.sock in the --listen-dir, mode 0600): a guest's tenant is\n"
+            "the socket it connects to. A policy that fails to load is logged and skipped.\n"
             "SIGTERM stops accepting, lets calls in flight finish (up to 10 s) and exits 0.\n"},
   {"call", "usage: hostcall call --policy FILE [--handlers DIR]... METHOD [PARAMS_JSON]\n"
            "Make one call. Prints the result JSON and exits 0, or prints the error object on\n"
@@ -74,6 +79,8 @@ typedef struct opts {
   const char *listen;
   int stdio;
   int resolver;
+  const char *tenants;
+  const char *listen_dir;
   char **rest;
   int nrest;
 } opts;
@@ -93,14 +100,14 @@ static void print_cmd_help(const char *cmd) {
 
 static void parse(int argc, char **argv, opts *o) {
   enum { O_POLICY = 1, O_HANDLERS, O_FRAMING, O_AUDIT, O_LISTEN, O_STDIO, O_RESOLVER, O_HELP,
-         O_VERSION, O_UNSUPPORTED };
+         O_VERSION, O_TENANTS, O_LISTEN_DIR, O_UNSUPPORTED };
   static const struct option longopts[] = {
     {"policy", required_argument, 0, O_POLICY}, {"handlers", required_argument, 0, O_HANDLERS},
     {"framing", required_argument, 0, O_FRAMING}, {"audit", required_argument, 0, O_AUDIT},
     {"listen", required_argument, 0, O_LISTEN}, {"stdio", no_argument, 0, O_STDIO},
     {"resolver", required_argument, 0, O_RESOLVER}, {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},
-    {"tenants", required_argument, 0, O_UNSUPPORTED}, {"listen-dir", required_argument, 0, O_UNSUPPORTED},
+    {"tenants", required_argument, 0, O_TENANTS}, {"listen-dir", required_argument, 0, O_LISTEN_DIR},
     {"landlock", no_argument, 0, O_UNSUPPORTED}, {"user", required_argument, 0, O_UNSUPPORTED},
     {"control", required_argument, 0, O_UNSUPPORTED},
     {0, 0, 0, 0}};
@@ -125,6 +132,8 @@ static void parse(int argc, char **argv, opts *o) {
       case O_AUDIT: o->audit = optarg; break;
       case O_LISTEN: o->listen = optarg; break;
       case O_STDIO: o->stdio = 1; break;
+      case O_TENANTS: o->tenants = optarg; break;
+      case O_LISTEN_DIR: o->listen_dir = optarg; break;
       case O_RESOLVER:
         if (strcmp(optarg, "openat2") == 0) o->resolver = 1;
         else if (strcmp(optarg, "walk") == 0) o->resolver = 2;
@@ -180,10 +189,80 @@ static void raise_nofile(void) {
   }
 }
 
+/* serve --tenants DIR --listen-dir DIR: one runtime, one socket per tenant (NAME.sock). */
+static int serve_tenants(opts *o, hc_config *cfg) {
+  if (!o->listen_dir) die_usage("--tenants needs --listen-dir DIR%s", "");
+  if (o->policy || o->listen || o->stdio)
+    die_usage("--tenants takes neither --policy, --listen nor --stdio%s", "");
+  cfg->handler_dirs = o->handlers;
+  cfg->framing = o->framing;
+  cfg->resolver = o->resolver;
+  cfg->log = log_stderr;
+  char *err = NULL;
+  hc_runtime *rt = hc_runtime_new_tenants(o->tenants, cfg, &err);
+  if (!rt) {
+    fprintf(stderr, "hostcall: %s\n", err ? err : "failed to load");
+    hc_free(err);
+    return EXIT_LOAD;
+  }
+  size_t n = hc_tenant_count(rt);
+  int *fds = calloc(n, sizeof *fds);
+  char **paths = calloc(n, sizeof *paths);
+  int code = 0;
+  size_t opened = 0;
+  for (; fds && paths && opened < n; opened++) {
+    const char *name = hc_tenant_name_at(rt, opened);
+    size_t plen = strlen(o->listen_dir) + strlen(name) + 7;
+    if (!(paths[opened] = malloc(plen))) break;
+    snprintf(paths[opened], plen, "%s/%s.sock", o->listen_dir, name);
+    fds[opened] = hc_listen_unix(paths[opened], &err);
+    if (fds[opened] < 0) {
+      fprintf(stderr, "hostcall: %s\n", err);
+      hc_free(err);
+      free(paths[opened]);
+      paths[opened] = NULL;
+      break;
+    }
+  }
+  if (opened < n) {
+    code = 1;
+  } else {
+    fprintf(stderr, "hostcall: serving %zu tenant%s in %s\n", n, n == 1 ? "" : "s", o->listen_dir);
+    g_rt = rt;
+    code = hc_serve_listeners(rt, fds, n) < 0 ? 1 : 0;
+    g_rt = NULL;
+  }
+  for (size_t i = 0; i < opened; i++) {
+    close(fds[i]);
+    unlink(paths[i]);
+    free(paths[i]);
+  }
+  free(fds);
+  free(paths);
+  hc_runtime_free(rt);
+  return code;
+}
+
 static int cmd_serve(opts *o) {
   hc_config cfg;
   hc_config_init(&cfg);
   raise_nofile();
+  struct sigaction sa = {0};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  if (o->tenants) {
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    cfg.audit_fd = 2;
+    if (o->audit && (cfg.audit_fd = open(o->audit, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) {
+      fprintf(stderr, "hostcall: cannot open audit file %s: %s\n", o->audit, strerror(errno));
+      return EXIT_USAGE;
+    }
+    if (o->nrest) die_usage("unexpected argument \"%s\"", o->rest[0]);
+    return serve_tenants(o, &cfg);
+  }
+  if (o->listen_dir) die_usage("--listen-dir goes with --tenants%s", "");
   if (!!o->stdio == !!o->listen) die_usage("serve needs exactly one of --stdio or --listen unix:PATH%s", "");
   if (o->listen && strncmp(o->listen, "unix:", 5) != 0)
     die_usage("--listen takes unix:PATH, not \"%s\"", o->listen);
@@ -198,9 +277,6 @@ static int cmd_serve(opts *o) {
   }
   hc_runtime *rt = load(o, &cfg);
   g_rt = rt;
-  struct sigaction sa = {0};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);

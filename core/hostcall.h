@@ -1,8 +1,8 @@
 /*
 ** hostcall.h: the public C API of libhostcall, a Lua-scriptable host function runtime.
 **
-** A runtime (hc_runtime) holds one tenant: its policy, its handlers and its sandboxed Lua state,
-** and the event loop that serves its guests with JSON-RPC 2.0.
+** A runtime (hc_runtime) holds one tenant or many (each its policy, its handlers and its
+** sandboxed Lua state) and the one event loop that serves their guests with JSON-RPC 2.0.
 **
 ** Ownership: every char * the API returns is allocated by the library and released with
 ** hc_free(). Strings passed in are copied; the caller keeps ownership of them.
@@ -70,6 +70,13 @@ hc_runtime *hc_runtime_new_file(const char *policy_path, const hc_config *cfg, c
 ** Host paths in such a policy must be absolute. */
 hc_runtime *hc_runtime_new_string(const char *src, size_t len, const char *name,
                                   const hc_config *cfg, char **errmsg);
+/* A runtime of many tenants: one per DIR/NAME.lua (the tenant is NAME unless the policy says
+** otherwise), in name order. A policy that fails to load is logged (through cfg->log) with its
+** file and skipped; NULL only when none loads. */
+hc_runtime *hc_runtime_new_tenants(const char *dir, const hc_config *cfg, char **errmsg);
+size_t hc_tenant_count(const hc_runtime *rt);
+/* The i-th tenant's name (owned by the runtime), or NULL. hc_call serves tenant 0. */
+const char *hc_tenant_name_at(const hc_runtime *rt, size_t i);
 void hc_runtime_free(hc_runtime *rt);
 
 /* One JSON-RPC frame in (a request, a notification or a batch), its response out. Runs the
@@ -86,6 +93,9 @@ int hc_serve_fd(hc_runtime *rt, int in_fd, int out_fd);
 /* Accept guests on a listening stream socket, each a session served concurrently, until hc_stop.
 ** Returns 0 after draining, -1 with errno on a setup failure. */
 int hc_serve_listener(hc_runtime *rt, int listen_fd);
+/* The same for many tenants at once: guests accepted on fds[i] are sessions of tenant i (so a
+** guest can never choose its tenant). n is at most hc_tenant_count(rt). */
+int hc_serve_listeners(hc_runtime *rt, const int *fds, size_t n);
 /* Create a listening unix socket at path (mode 0600; a stale socket file is replaced).
 ** Returns the fd, or -1 with *errmsg set. */
 int hc_listen_unix(const char *path, char **errmsg);

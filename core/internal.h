@@ -141,9 +141,10 @@ struct hc_runtime {
   hc_session *dirty;
   hc_session *reap;
   hc_session *direct;
-  int listen_fd;
-  hc_watch wlisten;
-  hc_timer accept_timer;     /* re-enables accepting after EMFILE */
+  hc_tenant **tenants;       /* every tenant; tenant == tenants[0], the one hc_call serves */
+  size_t ntenants;
+  struct hc_listener *listeners;   /* hc_serve_*: one listening socket per tenant served */
+  size_t nlisteners;
   uint64_t next_session;
   int in_call;
   hc_buf scratch;
@@ -184,7 +185,8 @@ void hc_task_wake(hc_task *k);
 void hc_task_wake_soon(hc_task *k);
 
 /* session.c */
-hc_session *hc_session_new(hc_runtime *rt, int kind, int in_fd, int out_fd, int owns_fd);
+/* A session of tenant t (NULL: the runtime's first tenant). */
+hc_session *hc_session_new(hc_runtime *rt, hc_tenant *t, int kind, int in_fd, int out_fd, int owns_fd);
 void hc_session_frame(hc_session *s, const char *frame, size_t len);
 void hc_session_answer(hc_session *s, hc_batch *b, const char *body, size_t len);
 void hc_session_answer_buf(hc_session *s, hc_batch *batch, hc_buf *b);

@@ -7,6 +7,7 @@
 #include "embed.h"
 #include "sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,6 +24,17 @@
 #define POLICY_MAX_BYTES (1u << 20)
 #define ACCEPT_BATCH 64
 #define ACCEPT_BACKOFF_US 100000u
+#define TENANTS_MAX 100000          /* policies one directory may hold */
+
+/* One listening socket, and the tenant whose guests it accepts: a session's tenant is fixed by
+** the socket it came in on, never by anything the guest says. */
+struct hc_listener {
+  hc_runtime *rt;
+  hc_tenant *t;
+  int fd;
+  hc_watch w;
+  hc_timer resume;           /* re-enables accepting after EMFILE */
+};
 
 const char *hc_version(void) { return HC_VERSION; }
 void hc_free(void *p) { free(p); }
@@ -74,39 +86,37 @@ static void runtime_free_fields(hc_runtime *rt) {
 static void on_stop(hc_loop *loop, hc_watch *w, uint32_t revents);
 static void on_drain_timeout(hc_loop *loop, hc_timer *t);
 
-static hc_runtime *runtime_new(const char *src, size_t len, const char *name, const char *dir,
-                               const hc_config *cfg, char **errmsg) {
+/* The runtime without its tenants: the loop, handler directories, the watchdog. */
+static hc_runtime *runtime_core(const hc_config *cfg, char **err) {
   hc_runtime *rt = calloc(1, sizeof *rt);
-  if (!rt) { set_err(errmsg, strdup("out of memory")); return NULL; }
+  if (!rt) { *err = strdup("out of memory"); return NULL; }
   if (cfg) rt->cfg = *cfg;
   else hc_config_init(&rt->cfg);
   rt->cfg.handler_dirs = NULL;
   rt->cfg.system_handler_dir = NULL;
   rt->stopfd = -1;
-  rt->listen_fd = -1;
   rt->loop.epfd = -1;
-  char *err = NULL;
   if (!(cfg && cfg->no_system_handlers)) {
     const char *sys = cfg && cfg->system_handler_dir ? cfg->system_handler_dir : getenv("HOSTCALL_HANDLERS");
     if (!sys || !*sys) sys = HC_DEFAULT_HANDLER_DIR;
     rt->system_handler_dir = strdup(sys);
-    if (!rt->system_handler_dir) { err = strdup("out of memory"); goto fail; }
+    if (!rt->system_handler_dir) { *err = strdup("out of memory"); goto fail; }
   }
   size_t nd = 0;
   while (cfg && cfg->handler_dirs && cfg->handler_dirs[nd]) nd++;
   rt->handler_dirs = calloc(nd + 1, sizeof *rt->handler_dirs);
-  if (!rt->handler_dirs) { err = strdup("out of memory"); goto fail; }
+  if (!rt->handler_dirs) { *err = strdup("out of memory"); goto fail; }
   for (size_t i = 0; i < nd; i++) {
     char real[PATH_MAX];
     if (!realpath(cfg->handler_dirs[i], real)) {
-      err = fmt_err("handler directory %s: %s", cfg->handler_dirs[i], errname(errno));
+      *err = fmt_err("handler directory %s: %s", cfg->handler_dirs[i], errname(errno));
       goto fail;
     }
-    if (!(rt->handler_dirs[i] = strdup(real))) { err = strdup("out of memory"); goto fail; }
+    if (!(rt->handler_dirs[i] = strdup(real))) { *err = strdup("out of memory"); goto fail; }
   }
-  if (hc_loop_init(&rt->loop)) { err = fmt_err("epoll: %s%s", errname(errno), ""); goto fail; }
+  if (hc_loop_init(&rt->loop)) { *err = fmt_err("epoll: %s%s", errname(errno), ""); goto fail; }
   rt->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (rt->stopfd < 0) { err = fmt_err("eventfd: %s%s", errname(errno), ""); goto fail; }
+  if (rt->stopfd < 0) { *err = fmt_err("eventfd: %s%s", errname(errno), ""); goto fail; }
   rt->wstop.fd = rt->stopfd;
   rt->wstop.cb = on_stop;
   rt->wstop.data = rt;
@@ -114,13 +124,34 @@ static hc_runtime *runtime_new(const char *src, size_t len, const char *name, co
   rt->drain_timer.data = rt;
   if (hc_sandbox_init(rt) != 0)
     hc_log(rt, "watchdog timer unavailable: metering every call (slower)");
-  rt->tenant = hc_tenant_new(rt, src, len, name, dir, &err);
-  if (!rt->tenant) goto fail;
   return rt;
 fail:
-  set_err(errmsg, err ? err : strdup("out of memory"));
   hc_runtime_free(rt);
   return NULL;
+}
+
+static int add_tenant(hc_runtime *rt, hc_tenant *t) {
+  hc_tenant **n = realloc(rt->tenants, (rt->ntenants + 1) * sizeof *n);
+  if (!n) return -1;
+  rt->tenants = n;
+  rt->tenants[rt->ntenants++] = t;
+  rt->tenant = rt->tenants[0];
+  return 0;
+}
+
+static hc_runtime *runtime_new(const char *src, size_t len, const char *name, const char *dir,
+                               const hc_config *cfg, char **errmsg) {
+  char *err = NULL;
+  hc_runtime *rt = runtime_core(cfg, &err);
+  if (!rt) { set_err(errmsg, err ? err : strdup("out of memory")); return NULL; }
+  hc_tenant *t = hc_tenant_new(rt, src, len, name, dir, &err);
+  if (!t || add_tenant(rt, t)) {
+    if (t) hc_tenant_free(t);
+    set_err(errmsg, err ? err : strdup("out of memory"));
+    hc_runtime_free(rt);
+    return NULL;
+  }
+  return rt;
 }
 
 static char *read_policy(const char *path, size_t *len, char **errmsg) {
@@ -180,6 +211,89 @@ hc_runtime *hc_runtime_new_string(const char *src, size_t len, const char *name,
   return runtime_new(src, len, name && *name ? name : "policy.lua", NULL, cfg, errmsg);
 }
 
+/* A tenant's name becomes a socket's file name: nothing that could be a path or hidden. */
+static int name_ok(const char *file) {
+  size_t n = strlen(file) - 4;   /* without ".lua" */
+  if (n == 0 || n > 64 || file[0] == '.') return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = file[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '.' || c == '_' || c == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+hc_runtime *hc_runtime_new_tenants(const char *dir, const hc_config *cfg, char **errmsg) {
+  char real[PATH_MAX];
+  if (!realpath(dir, real)) { set_err(errmsg, fmt_err("tenants %s: %s", dir, errname(errno))); return NULL; }
+  DIR *d = opendir(real);
+  if (!d) { set_err(errmsg, fmt_err("tenants %s: %s", dir, errname(errno))); return NULL; }
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL && n < TENANTS_MAX) {
+    size_t l = strlen(de->d_name);
+    if (l <= 4 || strcmp(de->d_name + l - 4, ".lua") != 0 || de->d_name[0] == '.') continue;
+    if (n == cap) {
+      char **g = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *g);
+      if (!g) break;
+      names = g;
+    }
+    if (!(names[n] = strdup(de->d_name))) break;
+    n++;
+  }
+  closedir(d);
+  qsort(names, n, sizeof *names, by_name);
+  char *err = NULL;
+  hc_runtime *rt = runtime_core(cfg, &err);
+  for (size_t i = 0; rt && i < n; i++) {
+    /* A broken policy is logged with its file and skipped: the others still serve. */
+    char path[PATH_MAX + NAME_MAX + 2];
+    size_t len;
+    char *src, *perr = NULL;
+    snprintf(path, sizeof path, "%s/%s", real, names[i]);
+    if (!(src = read_policy(path, &len, &perr))) {
+      hc_log(rt, "tenant %s skipped: %s", names[i], perr ? perr : "cannot read it");
+      free(perr);
+      continue;
+    }
+    hc_tenant *t = name_ok(names[i]) ? hc_tenant_new(rt, src, len, names[i], real, &perr) : NULL;
+    free(src);
+    if (!perr && !t) perr = fmt_err("a tenant name is 1-64 of A-Z a-z 0-9 . _ -%s%s", "", "");
+    /* The file names the tenant (and its socket): a policy may not claim another name. */
+    if (t && (strlen(t->name) != strlen(names[i]) - 4 || strncmp(t->name, names[i], strlen(names[i]) - 4) != 0)) {
+      perr = fmt_err("its tenant field \"%s\" is not its file's name%s", t->name, "");
+      hc_tenant_free(t);
+      t = NULL;
+    }
+    if (!t || add_tenant(rt, t)) {
+      hc_log(rt, "tenant %s skipped: %s", names[i], perr ? perr : "out of memory");
+      if (t) hc_tenant_free(t);
+    }
+    free(perr);
+  }
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+  if (!rt) { set_err(errmsg, err ? err : strdup("out of memory")); return NULL; }
+  if (rt->ntenants == 0) {
+    set_err(errmsg, fmt_err("tenants %s: no policy loaded (NAME.lua files)%s", dir, ""));
+    hc_runtime_free(rt);
+    return NULL;
+  }
+  return rt;
+}
+
+size_t hc_tenant_count(const hc_runtime *rt) { return rt->ntenants; }
+
+const char *hc_tenant_name_at(const hc_runtime *rt, size_t i) {
+  return i < rt->ntenants ? rt->tenants[i]->name : NULL;
+}
+
 void hc_runtime_free(hc_runtime *rt) {
   if (!rt) return;
   while (rt->sessions) hc_session_close(rt->sessions);
@@ -187,7 +301,9 @@ void hc_runtime_free(hc_runtime *rt) {
   hc_audit_flush(rt);
   hc_sessions_reap(rt);
   hc_netapi_runtime_free(rt);   /* no session is left to wait on a lookup */
-  hc_tenant_free(rt->tenant);
+  for (size_t i = 0; i < rt->ntenants; i++) hc_tenant_free(rt->tenants[i]);
+  free(rt->tenants);
+  free(rt->listeners);
   hc_sandbox_free(rt);
   if (rt->stopfd >= 0) close(rt->stopfd);
   hc_loop_close(&rt->loop);
@@ -215,7 +331,7 @@ int hc_call(hc_runtime *rt, const char *request, size_t len, char **response, si
   *response = NULL;
   *response_len = 0;
   if (rt->in_call) return -1;
-  if (!rt->direct && !(rt->direct = hc_session_new(rt, HC_SESSION_DIRECT, -1, -1, 0))) return -1;
+  if (!rt->direct && !(rt->direct = hc_session_new(rt, NULL, HC_SESSION_DIRECT, -1, -1, 0))) return -1;
   hc_session *s = rt->direct;
   rt->in_call = 1;
   hc_sandbox_bind_thread(rt);
@@ -268,7 +384,8 @@ void hc_stop(hc_runtime *rt) {
 static void begin_stop(hc_runtime *rt) {
   if (rt->stopping) return;
   rt->stopping = 1;
-  if (rt->wlisten.registered) hc_loop_unwatch(&rt->loop, &rt->wlisten);
+  for (size_t i = 0; i < rt->nlisteners; i++)
+    if (rt->listeners[i].w.registered) hc_loop_unwatch(&rt->loop, &rt->listeners[i].w);
   for (hc_session *s = rt->sessions; s; s = s->next) {
     hc_session_update_read(s);
     hc_session_mark_dirty(s);
@@ -316,7 +433,7 @@ static void serve_end(hc_runtime *rt) {
 
 int hc_serve_fd(hc_runtime *rt, int in_fd, int out_fd) {
   if (rt->in_call || serve_begin(rt)) return -1;
-  hc_session *s = hc_session_new(rt, HC_SESSION_FD, in_fd, out_fd, 0);
+  hc_session *s = hc_session_new(rt, NULL, HC_SESSION_FD, in_fd, out_fd, 0);
   if (!s) { serve_end(rt); return -1; }
   /* The session is freed only here: turn() may close it (idle, guest gone) but reaps it only
   ** once it is off the reap list, which keep_alive holds it out of. */
@@ -333,48 +450,68 @@ int hc_serve_fd(hc_runtime *rt, int in_fd, int out_fd) {
 }
 
 static void on_accept_resume(hc_loop *loop, hc_timer *t) {
-  hc_runtime *rt = t->data;
-  if (!rt->stopping && !rt->wlisten.registered) hc_loop_watch(loop, &rt->wlisten, EPOLLIN);
+  struct hc_listener *l = t->data;
+  if (!l->rt->stopping && !l->w.registered) hc_loop_watch(loop, &l->w, EPOLLIN);
 }
 
 static void on_accept(hc_loop *loop, hc_watch *w, uint32_t revents) {
   (void)revents;
-  hc_runtime *rt = w->data;
+  struct hc_listener *l = w->data;
+  hc_runtime *rt = l->rt;
+  hc_tenant *t = l->t;
   for (int i = 0; i < ACCEPT_BATCH; i++) {
-    int fd = accept4(rt->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       /* Out of fds or memory: stop accepting for a moment instead of spinning. */
       hc_log(rt, "accept: %s; pausing new sessions", errname(errno));
       hc_loop_unwatch(loop, w);
-      rt->accept_timer.cb = on_accept_resume;
-      rt->accept_timer.data = rt;
-      hc_loop_timer_start(loop, &rt->accept_timer, hc_now_us() + ACCEPT_BACKOFF_US);
+      l->resume.cb = on_accept_resume;
+      l->resume.data = l;
+      hc_loop_timer_start(loop, &l->resume, hc_now_us() + ACCEPT_BACKOFF_US);
       return;
     }
-    if (rt->tenant->nsessions >= rt->tenant->limits.sessions) {
-      hc_log(rt, "tenant %s: session refused: at its limit of %lld sessions", rt->tenant->name,
-             (long long)rt->tenant->limits.sessions);
+    if (t->nsessions >= t->limits.sessions) {
+      hc_log(rt, "tenant %s: session refused: at its limit of %lld sessions", t->name,
+             (long long)t->limits.sessions);
       close(fd);
       continue;
     }
-    if (!hc_session_new(rt, HC_SESSION_FD, fd, fd, 1)) {
+    if (!hc_session_new(rt, t, HC_SESSION_FD, fd, fd, 1)) {
       hc_log(rt, "session refused: %s", errname(errno));
       close(fd);
     }
   }
 }
 
-int hc_serve_listener(hc_runtime *rt, int listen_fd) {
-  if (rt->in_call || serve_begin(rt)) return -1;
-  int fl = fcntl(listen_fd, F_GETFL);
-  if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0) { serve_end(rt); return -1; }
-  rt->listen_fd = listen_fd;
-  rt->wlisten.fd = listen_fd;
-  rt->wlisten.cb = on_accept;
-  rt->wlisten.data = rt;
-  if (!rt->stopping && hc_loop_watch(&rt->loop, &rt->wlisten, EPOLLIN)) { serve_end(rt); return -1; }
+int hc_serve_listeners(hc_runtime *rt, const int *fds, size_t n) {
+  if (rt->in_call || n == 0 || n > rt->ntenants) { errno = EINVAL; return -1; }
+  if (serve_begin(rt)) return -1;
+  rt->listeners = calloc(n, sizeof *rt->listeners);
+  if (!rt->listeners) { serve_end(rt); errno = ENOMEM; return -1; }
+  rt->nlisteners = n;
+  for (size_t i = 0; i < n; i++) {
+    struct hc_listener *l = &rt->listeners[i];
+    l->rt = rt;
+    l->t = rt->tenants[i];
+    l->fd = fds[i];
+    l->w.fd = fds[i];
+    l->w.cb = on_accept;
+    l->w.data = l;
+    int fl = fcntl(fds[i], F_GETFL);
+    if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0 ||
+        (!rt->stopping && hc_loop_watch(&rt->loop, &l->w, EPOLLIN))) {
+      int e = errno;
+      for (size_t j = 0; j < i; j++) hc_loop_unwatch(&rt->loop, &rt->listeners[j].w);
+      free(rt->listeners);
+      rt->listeners = NULL;
+      rt->nlisteners = 0;
+      serve_end(rt);
+      errno = e;
+      return -1;
+    }
+  }
   for (;;) {
     turn(rt, -1);
     if (!rt->stopping) continue;
@@ -387,14 +524,22 @@ int hc_serve_listener(hc_runtime *rt, int listen_fd) {
     next = s->next;
     if (s->kind == HC_SESSION_FD) hc_session_close(s);
   }
-  hc_loop_unwatch(&rt->loop, &rt->wlisten);
-  hc_loop_timer_stop(&rt->loop, &rt->accept_timer);
+  for (size_t i = 0; i < n; i++) {
+    hc_loop_unwatch(&rt->loop, &rt->listeners[i].w);
+    hc_loop_timer_stop(&rt->loop, &rt->listeners[i].resume);
+  }
+  free(rt->listeners);
+  rt->listeners = NULL;
+  rt->nlisteners = 0;
   hc_sessions_flush_dirty(rt);
   hc_audit_flush(rt);
   hc_sessions_reap(rt);
-  rt->listen_fd = -1;
   serve_end(rt);
   return 0;
+}
+
+int hc_serve_listener(hc_runtime *rt, int listen_fd) {
+  return hc_serve_listeners(rt, &listen_fd, 1);
 }
 
 int hc_listen_unix(const char *path, char **errmsg) {

@@ -349,11 +349,11 @@ static void session_idle(hc_loop *loop, hc_timer *tm) {
   hc_loop_timer_start(loop, &s->idle, base + limit);
 }
 
-hc_session *hc_session_new(hc_runtime *rt, int kind, int in_fd, int out_fd, int owns_fd) {
+hc_session *hc_session_new(hc_runtime *rt, hc_tenant *t, int kind, int in_fd, int out_fd, int owns_fd) {
   hc_session *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->rt = rt;
-  s->t = rt->tenant;
+  s->t = t ? t : rt->tenant;
   s->id = ++rt->next_session;
   s->kind = kind;
   s->in_fd = in_fd;

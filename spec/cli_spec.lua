@@ -367,11 +367,18 @@ describe("--handlers paths", function()
 end)
 
 describe("serve --tenants (contract 2; issue 6)", function()
-  -- Multi-tenant serving lands with issue 6; until then the option is refused clearly, by name.
-  it("is refused with exit 2 and a message naming the option", function()
+  -- The full multi-tenant suite is spec/tenants_spec.lua; here, the command line's own errors.
+  it("needs --listen-dir, takes no --policy, and exits 2 when no policy loads", function()
     local tenants, sockets = hc.tmpdir(), hc.tmpdir()
-    local r = cli { "serve", "--tenants", tenants, "--listen-dir", sockets }
+    local r = cli { "serve", "--tenants", tenants }
     assert.are.equal(2, r.code)
-    assert.truthy(r.stderr:find("--tenants is not available", 1, true), r.stderr)
+    assert.truthy(r.stderr:find("--tenants needs --listen-dir", 1, true), r.stderr)
+    r = cli { "serve", "--tenants", tenants, "--listen-dir", sockets, "--policy", "x.lua" }
+    assert.are.equal(2, r.code)
+    r = cli { "serve", "--tenants", tenants, "--listen-dir", sockets }
+    assert.are.equal(2, r.code)
+    assert.truthy(r.stderr:find("no policy loaded", 1, true), r.stderr)
+    r = cli { "serve", "--policy", "x.lua", "--listen-dir", sockets }
+    assert.are.equal(2, r.code)
   end)
 end)
