@@ -435,10 +435,11 @@ static int read_into(lua_State *L, int fd, lua_Integer off, lua_Integer len, con
   return 3;
 }
 
-/* The optional encoding argument of the read primitives: nil or "bytes", or "base64". */
+/* The optional encoding argument of the read primitives: nil, "bytes" or "utf8" (files: the
+** bytes, trimmed by the handler), or "base64". */
 static int want_base64(lua_State *L, int idx) {
-  static const char *const names[] = {"bytes", "base64", NULL};
-  return luaL_checkoption(L, idx, "bytes", names);
+  static const char *const names[] = {"bytes", "base64", "utf8", NULL};
+  return luaL_checkoption(L, idx, "bytes", names) == 1;
 }
 
 static int fs_read(lua_State *L) {
@@ -1042,24 +1043,10 @@ static int b64_decode(lua_State *L) {
 ** UTF-8 apart from one character cut off at the end (a read that stopped inside it). */
 static int utf8_whole(lua_State *L) {
   size_t n;
-  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
-  for (size_t k = 0; k <= 3 && k <= n; k++) {
-    if (k) {   /* the last k bytes: a lead byte announcing more than k, then continuations */
-      unsigned char lead = s[n - k];
-      size_t want = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 && lead < 0xF0 ? 3
-                  : lead >= 0xC2 && lead < 0xE0 ? 2 : 0;
-      if (want <= k) continue;
-      int cont = 1;
-      for (size_t i = n - k + 1; i < n; i++) cont &= (s[i] & 0xC0) == 0x80;
-      if (!cont) continue;
-    }
-    if (hc_utf8_valid((const char *)s, n - k)) {
-      lua_pushlstring(L, (const char *)s, n - k);
-      return 1;
-    }
-    if (k == 0 && n >= 1 && (s[n - 1] & 0x80) == 0) break;   /* ends in ASCII: plainly invalid */
-  }
-  lua_pushnil(L);
+  const char *s = luaL_checklstring(L, 1, &n);
+  long k = hc_utf8_whole_len(s, n);
+  if (k < 0) lua_pushnil(L);
+  else lua_pushlstring(L, s, (size_t)k);
   return 1;
 }
 

@@ -881,6 +881,24 @@ static size_t escape_byte (char *d, unsigned char ch) {
   }
 }
 
+long hc_utf8_whole_len (const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  for (size_t k = 0; k <= 3 && k <= n; k++) {
+    if (k) {   /* the last k bytes: a lead byte announcing more than k, then continuations */
+      unsigned char lead = s[n - k];
+      size_t want = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 && lead < 0xF0 ? 3
+                  : lead >= 0xC2 && lead < 0xE0 ? 2 : 0;
+      if (want <= k) continue;
+      int cont = 1;
+      for (size_t i = n - k + 1; i < n; i++) cont &= (s[i] & 0xC0) == 0x80;
+      if (!cont) continue;
+    }
+    if (hc_utf8_valid((const char *)s, n - k)) return (long)(n - k);
+    if (k == 0 && n >= 1 && (s[n - 1] & 0x80) == 0) break;   /* ends in ASCII: plainly invalid */
+  }
+  return -1;
+}
+
 int hc_json_add_string (hc_buf *out, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s, *e, *run = p;
   size_t n0 = out->n;

@@ -68,6 +68,9 @@ int hc_json_encode(lua_State *L, int idx, int schema_idx, hc_buf *out, int max_d
 
 /* Append s as a JSON string literal (quotes included); -1 if s is not valid UTF-8. */
 int hc_json_add_string(hc_buf *out, const char *s, size_t n);
+/* The length of s[0..n) up to its last whole UTF-8 character, when what follows is one character
+** cut short (at most 3 bytes); -1 when s is not UTF-8 apart from such a cut. */
+long hc_utf8_whole_len(const char *s, size_t n);
 /* 1 if s[0..n) is valid UTF-8 (strict). */
 int hc_utf8_valid(const char *s, size_t n);
 

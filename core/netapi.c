@@ -238,7 +238,7 @@ static void push_ends(lua_State *L, int fd) {
 
 static int parse_port(lua_State *L, int idx) {
   lua_Integer p = luaL_checkinteger(L, idx);
-  return p >= 1 && p <= 65535 ? (int)p : -1;
+  return p >= 0 && p <= 65535 ? (int)p : -1;   /* 0 goes on to the policy, which refuses it */
 }
 
 static uint64_t deadline_of(lua_State *L, int idx) {
@@ -388,7 +388,7 @@ static int net_connect(lua_State *L) {
   const char *host = luaL_checklstring(L, 1, &len);
   int port = parse_port(L, 2);
   const char *tr = luaL_optstring(L, 3, "tcp");
-  if (port < 0) return hc_socket_fail(L, EINVAL, "port must be 1..65535");
+  if (port < 0) return hc_socket_fail(L, EINVAL, "port must be 0..65535");
   if (strcmp(tr, "tcp") != 0 && strcmp(tr, "udp") != 0) return hc_socket_fail(L, EINVAL, "transport");
   if (len == 0 || len > HC_NET_HOST_MAX || memchr(host, '\0', len)) return hc_socket_fail(L, EINVAL, "malformed host");
   if (!t->current) return luaL_error(L, "connect: not inside a call");
@@ -439,7 +439,7 @@ static int net_listen(lua_State *L) {
   int port = parse_port(L, 2);
   const char *tr = luaL_optstring(L, 3, "tcp");
   lua_Integer backlog = luaL_optinteger(L, 4, 64);
-  if (port < 0) return hc_socket_fail(L, EINVAL, "port must be 1..65535");
+  if (port < 0) return hc_socket_fail(L, EINVAL, "port must be 0..65535");
   if (strcmp(tr, "tcp") != 0 && strcmp(tr, "udp") != 0) return hc_socket_fail(L, EINVAL, "transport");
   if (backlog < 1 || backlog > 4096) backlog = 64;
   hc_netaddr ip;
@@ -475,7 +475,7 @@ static int accept_step(lua_State *L, int status, lua_KContext ctx) {
   hc_tenant *t = tenant_of(L);
   hc_session *s = t->current->s;
   hc_handle *h = hc_stream_find(s, L, 1);
-  if (!h) return hc_socket_fail(L, EBADF, "handle");
+  if (!h || h->kind < HC_STREAM_TCP) return hc_socket_fail(L, EBADF, "handle");
   if (h->kind != HC_STREAM_LISTEN) return hc_socket_fail(L, EINVAL, "not a listening socket");
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
@@ -782,7 +782,7 @@ static int net_sendto(lua_State *L) {
   size_t len;
   const char *host = luaL_checklstring(L, 3, &len);
   int port = parse_port(L, 4);
-  if (port < 0) return hc_socket_fail(L, EINVAL, "port must be 1..65535");
+  if (port < 0) return hc_socket_fail(L, EINVAL, "port must be 0..65535");
   if (len == 0 || len > HC_NET_HOST_MAX || memchr(host, '\0', len)) return hc_socket_fail(L, EINVAL, "malformed host");
   lua_settop(L, 4);
   datagram *g = lua_newuserdatauv(L, sizeof *g, 0);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -73,60 +74,116 @@ static int timed_out(lua_State *L, int idx) {
 
 /* {===== read ===== */
 
-/* stack: 1 handle, 2 length, 3 offset, 4 encoding, 5 timeout_ms, 6 deadline (integer) */
+enum { MODE_BYTES, MODE_BASE64, MODE_UTF8 };
+
+/* Give n bytes back to the front of h's pushback. */
+static int push_back(hc_handle *h, const char *p, size_t n) {
+  if (n == 0) return 0;
+  char *q = malloc(h->npush + n);
+  if (!q) return -1;
+  memcpy(q, p, n);
+  if (h->npush) memcpy(q + n, h->pushback, h->npush);
+  free(h->pushback);
+  h->pushback = q;
+  h->npush += n;
+  return 0;
+}
+
+/* Up to `want` bytes into p: the pushback first, then what the socket has. Returns the count, or
+** -1 would block (nothing at all), -2 with *err/msg set; *eof at the peer's close. */
+static ssize_t take(hc_handle *h, char *p, size_t want, int *eof, int *wait_dir, int *err, char *msg,
+                    size_t msglen) {
+  size_t k = h->npush < want ? h->npush : want;
+  *eof = 0;
+  if (k) {
+    memcpy(p, h->pushback, k);
+    memmove(h->pushback, h->pushback + k, h->npush - k);
+    h->npush -= k;
+  }
+  if (k == want) return (ssize_t)k;
+  if (h->ssl) {
+    size_t got = 0;
+    int r = hc_tls_read(h, p + k, want - k, &got, eof, err, msg, msglen);
+    if (r < 0) return k ? (ssize_t)k : -2;
+    if (r > 0) { *wait_dir = r - 1; return k ? (ssize_t)k : -1; }
+    return (ssize_t)(k + got);
+  }
+  ssize_t n = recv(h->fd, p + k, want - k, MSG_DONTWAIT);
+  if (n < 0 && errno == EINTR) n = recv(h->fd, p + k, want - k, MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) { *wait_dir = HC_WAIT_READ; return k ? (ssize_t)k : -1; }
+    if (k) return (ssize_t)k;   /* the error shows on the next read */
+    *err = errno;
+    snprintf(msg, msglen, "read: %s", strerror(errno));
+    return -2;
+  }
+  if (n == 0) *eof = 1;   /* the peer closed its side */
+  return (ssize_t)(k + (size_t)n);
+}
+
+/* stack: 1 handle, 2 length, 3 offset, 4 mode, 5 timeout_ms, 6 deadline (integer) */
 static int read_step(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
   lua_settop(L, 6);
   hc_handle *h = again(L);
   if (!h) return hc_socket_fail(L, EBADF, "handle");
   lua_Integer len = lua_tointeger(L, 2);
-  int b64 = lua_toboolean(L, 4);
+  int mode = (int)lua_tointeger(L, 4);
   int avail = 0;
   if (h->ssl || ioctl(h->fd, FIONREAD, &avail) != 0 || avail <= 0) avail = SOCK_READ_GUESS * (h->ssl ? 4 : 1);
-  size_t want = (size_t)(len < avail ? len : avail);
-  if (want == 0) want = 1;   /* a read of 0 still tells eof from "nothing yet" */
+  size_t want = (size_t)avail + h->npush;
+  if ((lua_Integer)want > len) want = (size_t)len;
+  if (want == 0) {   /* a read of 0 bytes: nothing to wait for */
+    lua_pushliteral(L, "");
+    lua_pushboolean(L, 0);
+    if (mode != MODE_BASE64) return 2;
+    lua_pushinteger(L, 0);
+    return 3;
+  }
   hc_json_text *txt = NULL;
   luaL_Buffer b;
   char *buf, *p;
-  if (b64) {
+  if (mode == MODE_BASE64) {
     txt = hc_json_push_text(L, HC_BASE64_INPLACE_CAP(want));
     buf = txt->p;
     p = buf + txt->cap - want;
   } else {
     buf = p = luaL_buffinitsize(L, &b, want);
   }
-  ssize_t n;
-  int eof = 0;
-  if (h->ssl) {   /* TLS: what OpenSSL can give, or the direction it needs the socket in */
-    size_t got = 0;
-    int err = 0;
-    char msg[256];
-    int r = len == 0 ? 0 : hc_tls_read(h, p, want, &got, &eof, &err, msg, sizeof msg);
-    if (r != 0) {
-      if (!b64) luaL_pushresultsize(&b, 0);
-      lua_settop(L, 6);
-      if (r < 0) return hc_socket_fail(L, err, msg);
-      if (timed_out(L, 6)) return hc_socket_fail(L, ETIMEDOUT, "read");
-      return hc_socket_wait(L, h, r - 1, (uint64_t)lua_tointeger(L, 6), read_step);
+  int eof = 0, dir = HC_WAIT_READ, err = 0;
+  char msg[256];
+  ssize_t n = take(h, p, want, &eof, &dir, &err, msg, sizeof msg);
+  if (n >= 0 && mode == MODE_UTF8) {   /* whole characters only; a cut one waits for the rest */
+    long whole = hc_utf8_whole_len(p, (size_t)n);
+    if (whole < 0) {
+      push_back(h, p, (size_t)n);   /* still there for a base64 read */
+      err = EILSEQ;
+      snprintf(msg, sizeof msg, "the bytes are not valid UTF-8: read them as base64");
+      n = -2;
+    } else if ((size_t)whole < (size_t)n) {
+      push_back(h, p + whole, (size_t)n - (size_t)whole);
+      if (eof) {
+        err = EILSEQ;
+        snprintf(msg, sizeof msg, "the stream ends inside a UTF-8 character");
+        n = -2;
+      } else if (whole == 0) {
+        n = -1;   /* only part of a character so far */
+      } else {
+        n = whole;
+      }
     }
-    n = (ssize_t)got;
-  } else {
-    n = recv(h->fd, p, len == 0 ? 0 : want, MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) n = recv(h->fd, p, want, MSG_DONTWAIT);
-    if (n < 0) {
-      int e = errno;
-      if (!b64) luaL_pushresultsize(&b, 0);
-      lua_settop(L, 6);
-      if (e != EAGAIN && e != EWOULDBLOCK) return hc_socket_fail(L, e, "read");
-      if (timed_out(L, 6)) return hc_socket_fail(L, ETIMEDOUT, "read");
-      return hc_socket_wait(L, h, HC_WAIT_READ, (uint64_t)lua_tointeger(L, 6), read_step);
-    }
-    eof = n == 0 && len > 0;   /* the peer closed its side */
   }
-  if (b64) txt->n = hc_base64_encode((const unsigned char *)p, (size_t)n, buf);
+  if (n < 0) {
+    if (mode != MODE_BASE64) luaL_pushresultsize(&b, 0);
+    lua_settop(L, 6);
+    if (n == -2) return hc_socket_fail(L, err, msg);
+    if (timed_out(L, 6)) return hc_socket_fail(L, ETIMEDOUT, "read");
+    return hc_socket_wait(L, h, dir, (uint64_t)lua_tointeger(L, 6), read_step);
+  }
+  if (mode == MODE_BASE64) txt->n = hc_base64_encode((const unsigned char *)p, (size_t)n, buf);
   else luaL_pushresultsize(&b, (size_t)n);
-  lua_pushboolean(L, eof);
-  if (!b64) return 2;
+  lua_pushboolean(L, eof && h->npush == 0);
+  if (mode != MODE_BASE64) return 2;
   lua_pushinteger(L, (lua_Integer)n);
   return 3;
 }
@@ -135,14 +192,14 @@ int hc_socket_io_read(lua_State *L, hc_handle *h) {
   hc_tenant *t = tenant_of(L);
   lua_Integer len = luaL_optinteger(L, 2, SOCK_READ_DEFAULT);
   if (!lua_isnoneornil(L, 3)) return hc_socket_fail(L, ESPIPE, "offset on a socket");
-  static const char *const names[] = {"bytes", "base64", NULL};
-  int b64 = luaL_checkoption(L, 4, "bytes", names);
+  static const char *const names[] = {"bytes", "base64", "utf8", NULL};
+  int mode = luaL_checkoption(L, 4, "bytes", names);
   if (len < 0) return hc_socket_fail(L, EINVAL, "read");
   if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
   uint64_t deadline = op_deadline(L, 5);
   (void)h;
   lua_settop(L, 5);
-  lua_pushboolean(L, b64);
+  lua_pushinteger(L, mode);
   lua_replace(L, 4);
   lua_pushinteger(L, (lua_Integer)deadline);
   return read_step(L, LUA_OK, 0);

@@ -142,6 +142,7 @@ void hc_stream_close(hc_session *s, hc_handle *h) {
   }
   if (h->w.registered) hc_loop_unwatch(&s->rt->loop, &h->w);
   close_fd(h);
+  free(h->pushback);
   if (is_socket(h)) s->t->nsockets--;
   else s->t->nhandles--;
   free(h);

@@ -32,6 +32,9 @@ typedef struct hc_handle {
   hc_task *waiter[2];
   void *ssl;                       /* core/tls.c: an SSL session over fd, or NULL */
   int response_only;               /* an http request's connection: the guest may only read */
+  char *pushback;                  /* socket bytes read but given back (a cut UTF-8 character, or
+                                   ** bytes refused as text), returned first by the next read */
+  size_t npush;
   struct hc_handle *next;
 } hc_handle;
 

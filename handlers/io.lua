@@ -51,7 +51,8 @@ return {
         if not data then return nil, eof end
         return { data = data, bytes_read = n, eof = eof }
       end
-      local bytes, eof = ctx.io.read(p.handle, length, p.offset, nil, p.timeout_ms)
+      -- "utf8": a socket gives whole characters (the core keeps a cut one); a file, its bytes
+      local bytes, eof = ctx.io.read(p.handle, length, p.offset, "utf8", p.timeout_ms)
       if not bytes then return nil, eof end
       local text = ctx.utf8_whole(bytes)
       -- At the end of a file a cut character never completes: the file is not UTF-8.

@@ -4,11 +4,13 @@
 
 local HOST = { type = "string", minLength = 1, maxLength = 254,
                description = "A host name, or an IPv4/IPv6 address." }
-local PORT = { type = "integer", minimum = 1, maximum = 65535 }
+-- Port 0 passes the schema: the core refuses it as the policy refusal it is (EACCES).
+local PORT = { type = "integer", minimum = 0, maximum = 65535 }
 local TRANSPORT = { type = "string", enum = { "tcp", "udp" }, default = "tcp" }
 local TIMEOUT = { type = "integer", minimum = 0, maximum = 86400000,
                   description = "Most milliseconds to wait (then ETIMEDOUT)." }
-local HANDLE = { type = "string", description = "A socket handle (anything else is EBADF)." }
+local HANDLE = { type = { "string", "integer" },
+                 description = "A socket handle (anything else is EBADF)." }
 local ENDPOINT = { type = "object", required = { "addr", "port" },
                    properties = { addr = { type = "string" }, port = { type = "integer" } } }
 local VOID = { type = "object", additionalProperties = false }
