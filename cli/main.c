@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +36,8 @@ static const char *USAGE =
   "  check     --policy FILE                        validate policy and handlers\n"
   "  describe  --policy FILE                        the OpenRPC document of the granted methods\n"
   "  demo                                           a scripted guest session, as a transcript\n"
+  "  reload    --control unix:PATH                  re-read a serving runtime's policies\n"
+  "  stats     --control unix:PATH                  per-tenant calls, errors, latency, memory\n"
   "\n"
   "options:\n"
   "  --policy FILE          the tenant's policy (Lua)\n"
@@ -41,6 +45,7 @@ static const char *USAGE =
   "  --framing ndjson|lsp   one JSON text per line (default), or Content-Length headers\n"
   "  --audit FILE           audit lines to FILE (serve: default stderr)\n"
   "  --resolver openat2|walk  force the path resolver (tests, old kernels)\n"
+  "  --control unix:PATH    serve: a control socket for reload and stats; reload/stats: where\n"
   "  --help, --version\n"
   "\n"
   "Exit status: 0 ok; 1 the call failed (call); 2 usage error or a policy/handler failed to load.\n";
@@ -55,6 +60,9 @@ static const char *CMD_HELP[][2] = {
             "--tenants: one policy per tenant (DIR/NAME.lua, NAME from the file's name) and one\n"
             "socket per tenant (NAME.sock in the --listen-dir, mode 0600): a guest's tenant is\n"
             "the socket it connects to. A policy that fails to load is logged and skipped.\n"
+            "SIGHUP (or hostcall reload, with --control unix:PATH) re-reads the policies: a\n"
+            "policy that fails to load keeps the old one (the error is logged); sessions in\n"
+            "flight finish with the policy they started with.\n"
             "SIGTERM stops accepting, lets calls in flight finish (up to 10 s) and exits 0.\n"},
   {"call", "usage: hostcall call --policy FILE [--handlers DIR]... METHOD [PARAMS_JSON]\n"
            "Make one call. Prints the result JSON and exits 0, or prints the error object on\n"
@@ -64,6 +72,12 @@ static const char *CMD_HELP[][2] = {
             "A bad file is reported as FILE:LINE: message, with exit status 2.\n"},
   {"describe", "usage: hostcall describe --policy FILE [--handlers DIR]...\n"
                "Print the OpenRPC 1.x document of exactly the methods the policy grants.\n"},
+  {"reload", "usage: hostcall reload --control unix:PATH\n"
+             "Ask the server listening on that control socket to re-read its policies and\n"
+             "handlers (as SIGHUP does); prints its one-line JSON answer.\n"},
+  {"stats", "usage: hostcall stats --control unix:PATH\n"
+            "Print the server's per-tenant counters as JSON: calls, errors, denied, limited,\n"
+            "p50_us, p99_us, memory, handles, sockets, sessions.\n"},
   {"demo", "usage: hostcall demo\n"
            "Run a scripted guest session against the built-in demo policy in a temporary\n"
            "workspace and print it as a transcript: requests, responses and audit lines.\n"},
@@ -81,6 +95,7 @@ typedef struct opts {
   int resolver;
   const char *tenants;
   const char *listen_dir;
+  const char *control;
   char **rest;
   int nrest;
 } opts;
@@ -100,7 +115,7 @@ static void print_cmd_help(const char *cmd) {
 
 static void parse(int argc, char **argv, opts *o) {
   enum { O_POLICY = 1, O_HANDLERS, O_FRAMING, O_AUDIT, O_LISTEN, O_STDIO, O_RESOLVER, O_HELP,
-         O_VERSION, O_TENANTS, O_LISTEN_DIR, O_UNSUPPORTED };
+         O_VERSION, O_TENANTS, O_LISTEN_DIR, O_CONTROL, O_UNSUPPORTED };
   static const struct option longopts[] = {
     {"policy", required_argument, 0, O_POLICY}, {"handlers", required_argument, 0, O_HANDLERS},
     {"framing", required_argument, 0, O_FRAMING}, {"audit", required_argument, 0, O_AUDIT},
@@ -109,7 +124,7 @@ static void parse(int argc, char **argv, opts *o) {
     {"version", no_argument, 0, O_VERSION},
     {"tenants", required_argument, 0, O_TENANTS}, {"listen-dir", required_argument, 0, O_LISTEN_DIR},
     {"landlock", no_argument, 0, O_UNSUPPORTED}, {"user", required_argument, 0, O_UNSUPPORTED},
-    {"control", required_argument, 0, O_UNSUPPORTED},
+    {"control", required_argument, 0, O_CONTROL},
     {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
   o->framing = HC_FRAMING_NDJSON;
@@ -134,6 +149,10 @@ static void parse(int argc, char **argv, opts *o) {
       case O_STDIO: o->stdio = 1; break;
       case O_TENANTS: o->tenants = optarg; break;
       case O_LISTEN_DIR: o->listen_dir = optarg; break;
+      case O_CONTROL:
+        if (strncmp(optarg, "unix:", 5) != 0) die_usage("--control takes unix:PATH, not \"%s\"", optarg);
+        o->control = optarg + 5;
+        break;
       case O_RESOLVER:
         if (strcmp(optarg, "openat2") == 0) o->resolver = 1;
         else if (strcmp(optarg, "walk") == 0) o->resolver = 2;
@@ -189,6 +208,31 @@ static void raise_nofile(void) {
   }
 }
 
+/* --control unix:PATH: the operator's socket for `hostcall reload` and `hostcall stats`. */
+static int open_control(hc_runtime *rt, const opts *o) {
+  if (!o->control) return 0;
+  char *err = NULL;
+  int fd = hc_listen_unix(o->control, &err);
+  if (fd < 0 || hc_control_listen(rt, fd) != 0) {
+    fprintf(stderr, "hostcall: control socket: %s\n", err ? err : strerror(errno));
+    hc_free(err);
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static void close_control(const opts *o, int fd) {
+  if (fd <= 0) return;
+  close(fd);
+  unlink(o->control);
+}
+
+static void on_hup(int sig) {
+  (void)sig;
+  if (g_rt) hc_reload(g_rt);
+}
+
 /* serve --tenants DIR --listen-dir DIR: one runtime, one socket per tenant (NAME.sock). */
 static int serve_tenants(opts *o, hc_config *cfg) {
   if (!o->listen_dir) die_usage("--tenants needs --listen-dir DIR%s", "");
@@ -205,42 +249,44 @@ static int serve_tenants(opts *o, hc_config *cfg) {
     hc_free(err);
     return EXIT_LOAD;
   }
-  size_t n = hc_tenant_count(rt);
-  int *fds = calloc(n, sizeof *fds);
-  char **paths = calloc(n, sizeof *paths);
-  int code = 0;
-  size_t opened = 0;
-  for (; fds && paths && opened < n; opened++) {
-    const char *name = hc_tenant_name_at(rt, opened);
-    size_t plen = strlen(o->listen_dir) + strlen(name) + 7;
-    if (!(paths[opened] = malloc(plen))) break;
-    snprintf(paths[opened], plen, "%s/%s.sock", o->listen_dir, name);
-    fds[opened] = hc_listen_unix(paths[opened], &err);
-    if (fds[opened] < 0) {
-      fprintf(stderr, "hostcall: %s\n", err);
-      hc_free(err);
-      free(paths[opened]);
-      paths[opened] = NULL;
-      break;
-    }
-  }
-  if (opened < n) {
-    code = 1;
-  } else {
-    fprintf(stderr, "hostcall: serving %zu tenant%s in %s\n", n, n == 1 ? "" : "s", o->listen_dir);
+  int cfd = open_control(rt, o);
+  int code = 1;
+  if (cfd >= 0) {
     g_rt = rt;
-    code = hc_serve_listeners(rt, fds, n) < 0 ? 1 : 0;
+    code = hc_serve_tenants(rt, o->listen_dir) < 0 ? 1 : 0;
+    if (code) fprintf(stderr, "hostcall: serve: no tenant socket could be made in %s\n", o->listen_dir);
     g_rt = NULL;
   }
-  for (size_t i = 0; i < opened; i++) {
-    close(fds[i]);
-    unlink(paths[i]);
-    free(paths[i]);
-  }
-  free(fds);
-  free(paths);
+  close_control(o, cfd);
   hc_runtime_free(rt);
   return code;
+}
+
+/* hostcall reload|stats --control unix:PATH: one command, its one-line answer on stdout. */
+static int cmd_control(const opts *o) {
+  if (!o->control) die_usage("%s needs --control unix:PATH", o->cmd);
+  struct sockaddr_un sa = {0};
+  sa.sun_family = AF_UNIX;
+  if (strlen(o->control) >= sizeof sa.sun_path) die_usage("control socket path too long: %s", o->control);
+  strcpy(sa.sun_path, o->control);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    fprintf(stderr, "hostcall: cannot reach the control socket %s: %s\n", o->control, strerror(errno));
+    if (fd >= 0) close(fd);
+    return 1;
+  }
+  char cmd[16];
+  int n = snprintf(cmd, sizeof cmd, "%s\n", o->cmd);
+  if (write(fd, cmd, (size_t)n) != n) { close(fd); return 1; }
+  char buf[65536];
+  ssize_t r;
+  int any = 0;
+  while ((r = read(fd, buf, sizeof buf)) > 0) {
+    fwrite(buf, 1, (size_t)r, stdout);
+    any = 1;
+  }
+  close(fd);
+  return any ? 0 : 1;
 }
 
 static int cmd_serve(opts *o) {
@@ -250,6 +296,10 @@ static int cmd_serve(opts *o) {
   struct sigaction sa = {0};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
+  struct sigaction hup = {0};
+  hup.sa_handler = on_hup;
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, NULL);
   if (o->tenants) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -294,7 +344,9 @@ static int cmd_serve(opts *o) {
       hc_runtime_free(rt);
       return 1;
     }
-    code = hc_serve_listener(rt, fd) < 0 ? 1 : 0;
+    int cfd = open_control(rt, o);
+    code = cfd < 0 ? 1 : hc_serve_listener(rt, fd) < 0 ? 1 : 0;
+    close_control(o, cfd);
     close(fd);
     unlink(path);
   }
@@ -530,7 +582,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(argv[1], "--version") == 0) { printf("hostcall %s\n", hc_version()); return 0; }
-  static const char *const CMDS[] = {"serve", "call", "check", "describe", "demo"};
+  static const char *const CMDS[] = {"serve", "call", "check", "describe", "demo", "reload", "stats"};
   int known = 0;
   for (size_t i = 0; i < sizeof CMDS / sizeof CMDS[0]; i++) known |= strcmp(argv[1], CMDS[i]) == 0;
   if (!known) die_usage("unknown command \"%s\"", argv[1]);
@@ -541,6 +593,7 @@ int main(int argc, char **argv) {
   if (strcmp(o.cmd, "check") == 0) return cmd_check(&o, 0);
   if (strcmp(o.cmd, "describe") == 0) return cmd_check(&o, 1);
   if (strcmp(o.cmd, "demo") == 0) return cmd_demo(&o);
+  if (strcmp(o.cmd, "reload") == 0 || strcmp(o.cmd, "stats") == 0) return cmd_control(&o);
   die_usage("unknown command \"%s\"", o.cmd);
   return EXIT_USAGE;
 }

@@ -66,6 +66,8 @@ static void add_timestamp(hc_runtime *rt, hc_buf *b) {
 void hc_audit(hc_runtime *rt, hc_session *s, const char *id, size_t id_len, const char *method,
               int code, const char *errno_name, const char *limit, uint64_t start_us,
               size_t bytes_in, size_t bytes_out) {
+  uint64_t now = hc_now_us();
+  hc_stats_record(&s->t->stats, code, now > start_us ? now - start_us : 0);
   if (rt->cfg.audit_fd < 0 && !rt->cfg.audit) return;
   hc_buf *b = &rt->audit;
   size_t mark = b->n;
@@ -95,7 +97,6 @@ void hc_audit(hc_runtime *rt, hc_session *s, const char *id, size_t id_len, cons
     hc_buf_add(b, ",\"limit\":", 9);
     hc_json_add_string(b, limit, strlen(limit));
   }
-  uint64_t now = hc_now_us();
   hc_buf_add(b, ",\"us\":", 6);
   add_u64(b, now > start_us ? now - start_us : 0);
   hc_buf_add(b, ",\"bytes_in\":", 12);

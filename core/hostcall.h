@@ -96,6 +96,24 @@ int hc_serve_listener(hc_runtime *rt, int listen_fd);
 /* The same for many tenants at once: guests accepted on fds[i] are sessions of tenant i (so a
 ** guest can never choose its tenant). n is at most hc_tenant_count(rt). */
 int hc_serve_listeners(hc_runtime *rt, const int *fds, size_t n);
+/* Many tenants, one socket each, made and removed here: DIR/NAME.sock (mode 0600) for every
+** tenant, also for tenants a reload adds (and removed for those it removes). Returns 0 after a
+** stop has drained, -1 with errno when no socket could be made. */
+int hc_serve_tenants(hc_runtime *rt, const char *listen_dir);
+/* Re-read the policies (and their handlers): hc_runtime_new_file's file, or every file of
+** hc_runtime_new_tenants' directory (new files added, removed files drained and closed). A
+** policy that fails to load keeps the tenant as it was, with the error logged (file:line).
+** Sessions in flight finish with the policy they started with; new sessions get the new one.
+** Async-signal-safe (the serving loop does the work); hc_reload_now does it at once (not from a
+** handler). */
+void hc_reload(hc_runtime *rt);
+void hc_reload_now(hc_runtime *rt);
+/* Per-tenant counters as JSON: calls, errors, denied, limited, p50_us, p99_us, memory, handles,
+** sockets, sessions. */
+char *hc_stats(hc_runtime *rt);
+/* Serve a control socket too (hc_listen_unix): one command per connection, "reload" or
+** "stats", answered with one line. Call before hc_serve_*. */
+int hc_control_listen(hc_runtime *rt, int fd);
 /* Create a listening unix socket at path (mode 0600; a stale socket file is replaced).
 ** Returns the fd, or -1 with *errmsg set. */
 int hc_listen_unix(const char *path, char **errmsg);

@@ -17,6 +17,7 @@
 #include "hostcall.h"
 #include "loop.h"
 #include "rpc.h"
+#include "stats.h"
 
 typedef struct hc_tenant hc_tenant;
 typedef struct hc_session hc_session;
@@ -61,6 +62,11 @@ struct hc_tenant {
   struct hc_netpolicy *net; /* netapi.c: the policy's net rules */
   void *tls;                /* tls.c: the tenant's SSL_CTX (trust store), made on first need */
   struct hc_httprules *http;  /* netapi.c: the policy's http rules */
+  int refs;                 /* sessions holding it: a retired tenant is freed at 0 */
+  int retired;              /* replaced by a reload, or its file removed */
+  hc_tenant *next_retired;
+  char *file;               /* the policy file it came from (NULL: source text), for reloads */
+  hc_counters stats;
 };
 
 struct hc_task {
@@ -143,8 +149,16 @@ struct hc_runtime {
   hc_session *direct;
   hc_tenant **tenants;       /* every tenant; tenant == tenants[0], the one hc_call serves */
   size_t ntenants;
-  struct hc_listener *listeners;   /* hc_serve_*: one listening socket per tenant served */
+  struct hc_listener **listeners;  /* hc_serve_*: one listening socket per tenant served */
   size_t nlisteners;
+  hc_tenant *retired;       /* tenants replaced or removed, kept while sessions use them */
+  char *tenants_dir;        /* hc_runtime_new_tenants: where reloads look */
+  char *listen_dir;         /* hc_serve_tenants: where tenant sockets live */
+  int reloadfd;             /* hc_reload: async-signal-safe request, handled by the loop */
+  hc_watch wreload;
+  struct hc_control *controls;   /* control connections in progress */
+  int control_fd;
+  hc_watch wcontrol;
   uint64_t next_session;
   int in_call;
   hc_buf scratch;
@@ -197,6 +211,9 @@ int hc_session_done(const hc_session *s);
 void hc_session_update_read(hc_session *s);
 void hc_sessions_flush_dirty(hc_runtime *rt);
 void hc_sessions_reap(hc_runtime *rt);
+/* A session let go of its tenant: a retired one is freed when no session holds it. */
+void hc_tenant_unref(hc_runtime *rt, hc_tenant *t);
+void hc_control_free(hc_runtime *rt);   /* control.c: connections and the control watch */
 
 /* audit.c */
 void hc_audit(hc_runtime *rt, hc_session *s, const char *id, size_t id_len, const char *method,

@@ -32,6 +32,8 @@ struct hc_listener {
   hc_runtime *rt;
   hc_tenant *t;
   int fd;
+  int owned;                 /* made by hc_serve_tenants: closed and unlinked by it */
+  char *path;
   hc_watch w;
   hc_timer resume;           /* re-enables accepting after EMFILE */
 };
@@ -84,6 +86,7 @@ static void runtime_free_fields(hc_runtime *rt) {
 }
 
 static void on_stop(hc_loop *loop, hc_watch *w, uint32_t revents);
+static void on_reload(hc_loop *loop, hc_watch *w, uint32_t revents);
 static void on_drain_timeout(hc_loop *loop, hc_timer *t);
 
 /* The runtime without its tenants: the loop, handler directories, the watchdog. */
@@ -95,6 +98,8 @@ static hc_runtime *runtime_core(const hc_config *cfg, char **err) {
   rt->cfg.handler_dirs = NULL;
   rt->cfg.system_handler_dir = NULL;
   rt->stopfd = -1;
+  rt->reloadfd = -1;
+  rt->control_fd = -1;
   rt->loop.epfd = -1;
   if (!(cfg && cfg->no_system_handlers)) {
     const char *sys = cfg && cfg->system_handler_dir ? cfg->system_handler_dir : getenv("HOSTCALL_HANDLERS");
@@ -120,6 +125,11 @@ static hc_runtime *runtime_core(const hc_config *cfg, char **err) {
   rt->wstop.fd = rt->stopfd;
   rt->wstop.cb = on_stop;
   rt->wstop.data = rt;
+  rt->reloadfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (rt->reloadfd < 0) { *err = fmt_err("eventfd: %s%s", errname(errno), ""); goto fail; }
+  rt->wreload.fd = rt->reloadfd;
+  rt->wreload.cb = on_reload;
+  rt->wreload.data = rt;
   rt->drain_timer.cb = on_drain_timeout;
   rt->drain_timer.data = rt;
   if (hc_sandbox_init(rt) != 0)
@@ -203,6 +213,11 @@ hc_runtime *hc_runtime_new_file(const char *policy_path, const hc_config *cfg, c
   else if (slash) *slash = '\0';
   hc_runtime *rt = runtime_new(src, len, name, real, cfg, errmsg);
   free(src);
+  if (rt) {
+    char full[PATH_MAX + NAME_MAX + 2];
+    snprintf(full, sizeof full, "%s/%s", real, name);
+    rt->tenant->file = strdup(full);
+  }
   return rt;
 }
 
@@ -228,57 +243,82 @@ static int by_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-hc_runtime *hc_runtime_new_tenants(const char *dir, const hc_config *cfg, char **errmsg) {
-  char real[PATH_MAX];
-  if (!realpath(dir, real)) { set_err(errmsg, fmt_err("tenants %s: %s", dir, errname(errno))); return NULL; }
-  DIR *d = opendir(real);
-  if (!d) { set_err(errmsg, fmt_err("tenants %s: %s", dir, errname(errno))); return NULL; }
+/* The policy files of a tenants directory (NAME.lua, not hidden), sorted; *n of them. */
+static char **list_policies(const char *dir, size_t *n) {
+  DIR *d = opendir(dir);
+  *n = 0;
+  if (!d) return NULL;
   char **names = NULL;
-  size_t n = 0, cap = 0;
+  size_t cap = 0;
   struct dirent *de;
-  while ((de = readdir(d)) != NULL && n < TENANTS_MAX) {
+  while ((de = readdir(d)) != NULL && *n < TENANTS_MAX) {
     size_t l = strlen(de->d_name);
     if (l <= 4 || strcmp(de->d_name + l - 4, ".lua") != 0 || de->d_name[0] == '.') continue;
-    if (n == cap) {
+    if (*n == cap) {
       char **g = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *g);
       if (!g) break;
       names = g;
     }
-    if (!(names[n] = strdup(de->d_name))) break;
-    n++;
+    if (!(names[*n] = strdup(de->d_name))) break;
+    (*n)++;
   }
   closedir(d);
-  qsort(names, n, sizeof *names, by_name);
+  if (names) qsort(names, *n, sizeof *names, by_name);
+  return names;
+}
+
+static void free_names(char **names, size_t n) {
+  for (size_t i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
+/* One tenant from DIR/FNAME, or NULL with *perr (the file's own `file:line: message`). */
+static hc_tenant *load_tenant_file(hc_runtime *rt, const char *dir, const char *fname, char **perr) {
+  char path[PATH_MAX + NAME_MAX + 2];
+  size_t len;
+  snprintf(path, sizeof path, "%s/%s", dir, fname);
+  if (!name_ok(fname)) {
+    *perr = fmt_err("a tenant name is 1-64 of A-Z a-z 0-9 . _ -%s%s", "", "");
+    return NULL;
+  }
+  char *src = read_policy(path, &len, perr);
+  if (!src) return NULL;
+  hc_tenant *t = hc_tenant_new(rt, src, len, fname, dir, perr);
+  free(src);
+  /* The file names the tenant (and its socket): a policy may not claim another name. */
+  size_t base = strlen(fname) - 4;
+  if (t && (strlen(t->name) != base || strncmp(t->name, fname, base) != 0)) {
+    *perr = fmt_err("its tenant field \"%s\" is not its file's name%s", t->name, "");
+    hc_tenant_free(t);
+    return NULL;
+  }
+  if (t && !(t->file = strdup(path))) {
+    hc_tenant_free(t);
+    *perr = strdup("out of memory");
+    return NULL;
+  }
+  return t;
+}
+
+hc_runtime *hc_runtime_new_tenants(const char *dir, const hc_config *cfg, char **errmsg) {
+  char real[PATH_MAX];
+  if (!realpath(dir, real)) { set_err(errmsg, fmt_err("tenants %s: %s", dir, errname(errno))); return NULL; }
+  size_t n;
+  char **names = list_policies(real, &n);
   char *err = NULL;
   hc_runtime *rt = runtime_core(cfg, &err);
   for (size_t i = 0; rt && i < n; i++) {
     /* A broken policy is logged with its file and skipped: the others still serve. */
-    char path[PATH_MAX + NAME_MAX + 2];
-    size_t len;
-    char *src, *perr = NULL;
-    snprintf(path, sizeof path, "%s/%s", real, names[i]);
-    if (!(src = read_policy(path, &len, &perr))) {
-      hc_log(rt, "tenant %s skipped: %s", names[i], perr ? perr : "cannot read it");
-      free(perr);
-      continue;
-    }
-    hc_tenant *t = name_ok(names[i]) ? hc_tenant_new(rt, src, len, names[i], real, &perr) : NULL;
-    free(src);
-    if (!perr && !t) perr = fmt_err("a tenant name is 1-64 of A-Z a-z 0-9 . _ -%s%s", "", "");
-    /* The file names the tenant (and its socket): a policy may not claim another name. */
-    if (t && (strlen(t->name) != strlen(names[i]) - 4 || strncmp(t->name, names[i], strlen(names[i]) - 4) != 0)) {
-      perr = fmt_err("its tenant field \"%s\" is not its file's name%s", t->name, "");
-      hc_tenant_free(t);
-      t = NULL;
-    }
+    char *perr = NULL;
+    hc_tenant *t = load_tenant_file(rt, real, names[i], &perr);
     if (!t || add_tenant(rt, t)) {
       hc_log(rt, "tenant %s skipped: %s", names[i], perr ? perr : "out of memory");
       if (t) hc_tenant_free(t);
     }
     free(perr);
   }
-  for (size_t i = 0; i < n; i++) free(names[i]);
-  free(names);
+  free_names(names, n);
+  if (rt && !(rt->tenants_dir = strdup(real))) { hc_runtime_free(rt); rt = NULL; }
   if (!rt) { set_err(errmsg, err ? err : strdup("out of memory")); return NULL; }
   if (rt->ntenants == 0) {
     set_err(errmsg, fmt_err("tenants %s: no policy loaded (NAME.lua files)%s", dir, ""));
@@ -287,6 +327,209 @@ hc_runtime *hc_runtime_new_tenants(const char *dir, const hc_config *cfg, char *
   }
   return rt;
 }
+
+/* {===== tenants over time: retiring, reloading ===== */
+
+void hc_tenant_unref(hc_runtime *rt, hc_tenant *t) {
+  if (--t->refs > 0 || !t->retired) return;
+  for (hc_tenant **pp = &rt->retired; *pp; pp = &(*pp)->next_retired) {
+    if (*pp != t) continue;
+    *pp = t->next_retired;
+    hc_tenant_free(t);
+    return;
+  }
+}
+
+/* Take t out of service: sessions that hold it finish with it; it is freed after the last. */
+static void retire(hc_runtime *rt, hc_tenant *t) {
+  t->retired = 1;
+  if (rt->direct && rt->direct->t == t) {   /* hc_call's session starts again on the new one */
+    hc_session *d = rt->direct;
+    rt->direct = NULL;
+    hc_session_close(d);
+  }
+  if (t->refs == 0) { hc_tenant_free(t); return; }
+  t->next_retired = rt->retired;
+  rt->retired = t;
+}
+
+static struct hc_listener *listener_of(hc_runtime *rt, hc_tenant *t) {
+  for (size_t i = 0; i < rt->nlisteners; i++)
+    if (rt->listeners[i]->t == t) return rt->listeners[i];
+  return NULL;
+}
+
+static void listener_close(hc_runtime *rt, struct hc_listener *l) {
+  if (l->w.registered) hc_loop_unwatch(&rt->loop, &l->w);
+  hc_loop_timer_stop(&rt->loop, &l->resume);
+  if (l->owned) {
+    close(l->fd);
+    if (l->path) unlink(l->path);
+  }
+  free(l->path);
+  free(l);
+}
+
+static void on_accept(hc_loop *loop, hc_watch *w, uint32_t revents);
+
+/* A listener for tenant t on fd (owned: made here at path, closed and unlinked here). */
+static struct hc_listener *listener_add(hc_runtime *rt, hc_tenant *t, int fd, const char *path) {
+  struct hc_listener **g = realloc(rt->listeners, (rt->nlisteners + 1) * sizeof *g);
+  struct hc_listener *l = calloc(1, sizeof *l);
+  if (g) rt->listeners = g;
+  int fl = fcntl(fd, F_GETFL);
+  if (!g || !l || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) { free(l); return NULL; }
+  l->rt = rt;
+  l->t = t;
+  l->fd = fd;
+  l->owned = path != NULL;
+  l->path = path ? strdup(path) : NULL;
+  l->w.fd = fd;
+  l->w.cb = on_accept;
+  l->w.data = l;
+  if (!rt->stopping && hc_loop_watch(&rt->loop, &l->w, EPOLLIN)) { free(l->path); free(l); return NULL; }
+  rt->listeners[rt->nlisteners++] = l;
+  return l;
+}
+
+/* Make NAME.sock in the listen directory for t, and serve it. */
+static int listen_for(hc_runtime *rt, hc_tenant *t) {
+  char path[PATH_MAX];
+  char *err = NULL;
+  if ((size_t)snprintf(path, sizeof path, "%s/%s.sock", rt->listen_dir, t->name) >= sizeof path) {
+    hc_log(rt, "tenant %s: socket path too long", t->name);
+    return -1;
+  }
+  int fd = hc_listen_unix(path, &err);
+  if (fd < 0) {
+    hc_log(rt, "tenant %s: %s", t->name, err ? err : "cannot listen");
+    free(err);
+    return -1;
+  }
+  if (!listener_add(rt, t, fd, path)) {
+    close(fd);
+    unlink(path);
+    hc_log(rt, "tenant %s: cannot serve its socket", t->name);
+    return -1;
+  }
+  return 0;
+}
+
+/* Replace tenants[i] by a fresh load of its file; a failure keeps the old one. 1 if replaced. */
+static int reload_tenant(hc_runtime *rt, size_t i) {
+  hc_tenant *old = rt->tenants[i];
+  char *perr = NULL;
+  hc_tenant *t = NULL;
+  const char *slash = strrchr(old->file, '/');
+  if (slash) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - old->file), old->file);
+    if (rt->tenants_dir) {
+      t = load_tenant_file(rt, dir, slash + 1, &perr);
+    } else {
+      size_t len;
+      char *src = read_policy(old->file, &len, &perr);
+      if (src) {
+        t = hc_tenant_new(rt, src, len, slash + 1, dir, &perr);
+        free(src);
+        if (t && !(t->file = strdup(old->file))) { hc_tenant_free(t); t = NULL; }
+      }
+    }
+  }
+  if (!t) {
+    hc_log(rt, "tenant %s: reload failed, keeping the policy it had: %s", old->name,
+           perr ? perr : "out of memory");
+    free(perr);
+    return 0;
+  }
+  t->stats = old->stats;   /* the counters belong to the tenant's name, not to one load */
+  rt->tenants[i] = t;
+  rt->tenant = rt->tenants[0];
+  struct hc_listener *l = listener_of(rt, old);
+  if (l) l->t = t;
+  retire(rt, old);
+  return 1;
+}
+
+/* Sessions of a tenant that is going away: no new frames; each closes once its calls are done. */
+static void drain_tenant(hc_runtime *rt, hc_tenant *t) {
+  for (hc_session *s = rt->sessions; s; s = s->next) {
+    if (s->t != t || s->kind != HC_SESSION_FD) continue;
+    s->exiting = 1;
+    hc_session_update_read(s);
+    hc_session_mark_dirty(s);
+  }
+}
+
+static void reload(hc_runtime *rt) {
+  size_t reloaded = 0, added = 0, removed = 0;
+  if (!rt->tenants_dir) {
+    if (rt->ntenants && rt->tenants[0]->file) reloaded = (size_t)reload_tenant(rt, 0);
+    else hc_log(rt, "reload: the policy came from source text: nothing to reload");
+  } else {
+    size_t n;
+    char **names = list_policies(rt->tenants_dir, &n);
+    /* removed files: their tenants drain and close */
+    for (size_t i = 0; i < rt->ntenants;) {
+      hc_tenant *t = rt->tenants[i];
+      const char *base = strrchr(t->file, '/') + 1;
+      int present = 0;
+      for (size_t j = 0; j < n && !present; j++) present = strcmp(names[j], base) == 0;
+      if (present || rt->ntenants == 1) { i++; continue; }
+      struct hc_listener *l = listener_of(rt, t);
+      if (l) {
+        for (size_t k = 0; k < rt->nlisteners; k++)
+          if (rt->listeners[k] == l) rt->listeners[k] = rt->listeners[--rt->nlisteners];
+        listener_close(rt, l);
+      }
+      drain_tenant(rt, t);
+      memmove(&rt->tenants[i], &rt->tenants[i + 1], (rt->ntenants - i - 1) * sizeof *rt->tenants);
+      rt->ntenants--;
+      rt->tenant = rt->tenants[0];
+      retire(rt, t);
+      removed++;
+    }
+    for (size_t j = 0; j < n; j++) {
+      size_t i = 0;
+      while (i < rt->ntenants && strcmp(strrchr(rt->tenants[i]->file, '/') + 1, names[j]) != 0) i++;
+      if (i < rt->ntenants) { reloaded += (size_t)reload_tenant(rt, i); continue; }
+      char *perr = NULL;
+      hc_tenant *t = load_tenant_file(rt, rt->tenants_dir, names[j], &perr);
+      if (!t || add_tenant(rt, t)) {
+        hc_log(rt, "tenant %s not added: %s", names[j], perr ? perr : "out of memory");
+        if (t) hc_tenant_free(t);
+      } else {
+        added++;
+        if (rt->listen_dir) listen_for(rt, t);
+      }
+      free(perr);
+    }
+    free_names(names, n);
+  }
+  char counts[64];
+  snprintf(counts, sizeof counts, "%zu reloaded, %zu added, %zu removed, %zu serving", reloaded, added,
+           removed, rt->ntenants);
+  hc_log(rt, "reload: %s", counts);
+}
+
+void hc_reload(hc_runtime *rt) {
+  uint64_t one = 1;
+  ssize_t r = write(rt->reloadfd, &one, sizeof one);   /* async-signal-safe */
+  (void)r;
+}
+
+static void on_reload(hc_loop *loop, hc_watch *w, uint32_t revents) {
+  (void)loop; (void)revents;
+  hc_runtime *rt = w->data;
+  uint64_t v;
+  if (read(rt->reloadfd, &v, sizeof v) == (ssize_t)sizeof v && !rt->stopping) reload(rt);
+}
+
+void hc_reload_now(hc_runtime *rt) {
+  if (!rt->in_call) reload(rt);
+}
+
+/* }===== */
 
 size_t hc_tenant_count(const hc_runtime *rt) { return rt->ntenants; }
 
@@ -303,7 +546,16 @@ void hc_runtime_free(hc_runtime *rt) {
   hc_netapi_runtime_free(rt);   /* no session is left to wait on a lookup */
   for (size_t i = 0; i < rt->ntenants; i++) hc_tenant_free(rt->tenants[i]);
   free(rt->tenants);
+  while (rt->retired) {
+    hc_tenant *t = rt->retired;
+    rt->retired = t->next_retired;
+    hc_tenant_free(t);
+  }
   free(rt->listeners);
+  free(rt->tenants_dir);
+  free(rt->listen_dir);
+  if (rt->reloadfd >= 0) close(rt->reloadfd);
+  hc_control_free(rt);
   hc_sandbox_free(rt);
   if (rt->stopfd >= 0) close(rt->stopfd);
   hc_loop_close(&rt->loop);
@@ -385,7 +637,7 @@ static void begin_stop(hc_runtime *rt) {
   if (rt->stopping) return;
   rt->stopping = 1;
   for (size_t i = 0; i < rt->nlisteners; i++)
-    if (rt->listeners[i].w.registered) hc_loop_unwatch(&rt->loop, &rt->listeners[i].w);
+    if (rt->listeners[i]->w.registered) hc_loop_unwatch(&rt->loop, &rt->listeners[i]->w);
   for (hc_session *s = rt->sessions; s; s = s->next) {
     hc_session_update_read(s);
     hc_session_mark_dirty(s);
@@ -416,6 +668,7 @@ static int serve_begin(hc_runtime *rt) {
   rt->stopping = 0;
   rt->drain_expired = 0;
   if (hc_loop_watch(&rt->loop, &rt->wstop, EPOLLIN)) return -1;
+  if (hc_loop_watch(&rt->loop, &rt->wreload, EPOLLIN)) return -1;
   if (atomic_load(&rt->stop_requested)) begin_stop(rt);
   return 0;
 }
@@ -427,6 +680,7 @@ static void serve_end(hc_runtime *rt) {
   (void)r;
   errno = saved;
   hc_loop_unwatch(&rt->loop, &rt->wstop);
+  hc_loop_unwatch(&rt->loop, &rt->wreload);
   hc_loop_timer_stop(&rt->loop, &rt->drain_timer);
   atomic_store(&rt->stop_requested, 0);
 }
@@ -485,33 +739,8 @@ static void on_accept(hc_loop *loop, hc_watch *w, uint32_t revents) {
   }
 }
 
-int hc_serve_listeners(hc_runtime *rt, const int *fds, size_t n) {
-  if (rt->in_call || n == 0 || n > rt->ntenants) { errno = EINVAL; return -1; }
-  if (serve_begin(rt)) return -1;
-  rt->listeners = calloc(n, sizeof *rt->listeners);
-  if (!rt->listeners) { serve_end(rt); errno = ENOMEM; return -1; }
-  rt->nlisteners = n;
-  for (size_t i = 0; i < n; i++) {
-    struct hc_listener *l = &rt->listeners[i];
-    l->rt = rt;
-    l->t = rt->tenants[i];
-    l->fd = fds[i];
-    l->w.fd = fds[i];
-    l->w.cb = on_accept;
-    l->w.data = l;
-    int fl = fcntl(fds[i], F_GETFL);
-    if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0 ||
-        (!rt->stopping && hc_loop_watch(&rt->loop, &l->w, EPOLLIN))) {
-      int e = errno;
-      for (size_t j = 0; j < i; j++) hc_loop_unwatch(&rt->loop, &rt->listeners[j].w);
-      free(rt->listeners);
-      rt->listeners = NULL;
-      rt->nlisteners = 0;
-      serve_end(rt);
-      errno = e;
-      return -1;
-    }
-  }
+/* The loop, until a stop has drained every guest session; then every listener goes. */
+static void serve_until_stopped(hc_runtime *rt) {
   for (;;) {
     turn(rt, -1);
     if (!rt->stopping) continue;
@@ -524,10 +753,7 @@ int hc_serve_listeners(hc_runtime *rt, const int *fds, size_t n) {
     next = s->next;
     if (s->kind == HC_SESSION_FD) hc_session_close(s);
   }
-  for (size_t i = 0; i < n; i++) {
-    hc_loop_unwatch(&rt->loop, &rt->listeners[i].w);
-    hc_loop_timer_stop(&rt->loop, &rt->listeners[i].resume);
-  }
+  for (size_t i = 0; i < rt->nlisteners; i++) listener_close(rt, rt->listeners[i]);
   free(rt->listeners);
   rt->listeners = NULL;
   rt->nlisteners = 0;
@@ -535,6 +761,41 @@ int hc_serve_listeners(hc_runtime *rt, const int *fds, size_t n) {
   hc_audit_flush(rt);
   hc_sessions_reap(rt);
   serve_end(rt);
+}
+
+int hc_serve_listeners(hc_runtime *rt, const int *fds, size_t n) {
+  if (rt->in_call || n == 0 || n > rt->ntenants) { errno = EINVAL; return -1; }
+  if (serve_begin(rt)) return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (!listener_add(rt, rt->tenants[i], fds[i], NULL)) {
+      int e = errno ? errno : ENOMEM;
+      for (size_t j = 0; j < rt->nlisteners; j++) listener_close(rt, rt->listeners[j]);
+      free(rt->listeners);
+      rt->listeners = NULL;
+      rt->nlisteners = 0;
+      serve_end(rt);
+      errno = e;
+      return -1;
+    }
+  }
+  serve_until_stopped(rt);
+  return 0;
+}
+
+int hc_serve_tenants(hc_runtime *rt, const char *listen_dir) {
+  if (rt->in_call) { errno = EINVAL; return -1; }
+  free(rt->listen_dir);
+  if (!(rt->listen_dir = strdup(listen_dir))) { errno = ENOMEM; return -1; }
+  if (serve_begin(rt)) return -1;
+  size_t ok = 0;
+  for (size_t i = 0; i < rt->ntenants; i++) ok += listen_for(rt, rt->tenants[i]) == 0;
+  if (ok == 0) {
+    serve_end(rt);
+    errno = EADDRNOTAVAIL;
+    return -1;
+  }
+  hc_log(rt, "serving %zu tenant%s in %s", ok, ok == 1 ? "" : "s", listen_dir);
+  serve_until_stopped(rt);
   return 0;
 }
 

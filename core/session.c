@@ -354,6 +354,7 @@ hc_session *hc_session_new(hc_runtime *rt, hc_tenant *t, int kind, int in_fd, in
   if (!s) return NULL;
   s->rt = rt;
   s->t = t ? t : rt->tenant;
+  s->t->refs++;
   s->id = ++rt->next_session;
   s->kind = kind;
   s->in_fd = in_fd;
@@ -439,6 +440,7 @@ void hc_sessions_reap(hc_runtime *rt) {
     *pp = s->next;
     hc_framer_free(&s->fr);
     hc_buf_free(&s->out);
+    hc_tenant_unref(rt, s->t);
     free(s);
   }
 }
