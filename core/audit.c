@@ -67,7 +67,7 @@ void hc_audit(hc_runtime *rt, hc_session *s, const char *id, size_t id_len, cons
               int code, const char *errno_name, const char *limit, uint64_t start_us,
               size_t bytes_in, size_t bytes_out) {
   uint64_t now = hc_now_us();
-  hc_stats_record(&s->t->stats, code, now > start_us ? now - start_us : 0);
+  if (s->t->stats) hc_stats_record(s->t->stats, code, now > start_us ? now - start_us : 0);
   if (rt->cfg.audit_fd < 0 && !rt->cfg.audit) return;
   hc_buf *b = &rt->audit;
   size_t mark = b->n;

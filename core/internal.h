@@ -66,7 +66,7 @@ struct hc_tenant {
   int retired;              /* replaced by a reload, or its file removed */
   hc_tenant *next_retired;
   char *file;               /* the policy file it came from (NULL: source text), for reloads */
-  hc_counters stats;
+  hc_counters *stats;       /* shared by every load of this tenant (reloads keep counting) */
 };
 
 struct hc_task {

@@ -442,7 +442,12 @@ static int reload_tenant(hc_runtime *rt, size_t i) {
     free(perr);
     return 0;
   }
-  t->stats = old->stats;   /* the counters belong to the tenant's name, not to one load */
+  /* the counters belong to the tenant's name, not to one load: old sessions count there too */
+  if (old->stats) {
+    if (t->stats && --t->stats->refs == 0) free(t->stats);
+    t->stats = old->stats;
+    t->stats->refs++;
+  }
   rt->tenants[i] = t;
   rt->tenant = rt->tenants[0];
   struct hc_listener *l = listener_of(rt, old);

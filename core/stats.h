@@ -10,6 +10,7 @@
 #define HC_STATS_BUCKETS 160   /* 4 per power of two of microseconds: up to ~2^40 us */
 
 typedef struct hc_counters {
+  int refs;                /* tenants sharing them: every load of one tenant name */
   uint64_t calls, errors, denied, limited;
   uint32_t hist[HC_STATS_BUCKETS];
 } hc_counters;

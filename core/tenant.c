@@ -449,9 +449,12 @@ hc_tenant *hc_tenant_new(hc_runtime *rt, const char *src, size_t len, const char
   if (!t) { *err = strdup("out of memory"); return NULL; }
   t->rt = rt;
   t->mem_limit = TENANT_BOOT_MEMORY;
+  t->stats = calloc(1, sizeof *t->stats);
+  if (!t->stats) { free(t); *err = strdup("out of memory"); return NULL; }
+  t->stats->refs = 1;
   t->ref_dispatch = t->ref_describe = t->ref_caps = LUA_NOREF;
   t->L = lua_newstate(tenant_alloc, t);
-  if (!t->L) { free(t); *err = strdup("out of memory"); return NULL; }
+  if (!t->L) { free(t->stats); free(t); *err = strdup("out of memory"); return NULL; }
   boot_args a = {t, src, len, name, dir};
   lua_pushcfunction(t->L, tenant_boot);
   lua_pushlightuserdata(t->L, &a);
@@ -478,6 +481,8 @@ void hc_tenant_free(hc_tenant *t) {
   if (t->L) lua_close(t->L);
   hc_fsapi_free(t);
   hc_netapi_free(t);
+  if (t->stats && --t->stats->refs == 0) free(t->stats);
+  free(t->file);
   free(t->pool);
   free(t->pool_ref);
   free(t->name);
