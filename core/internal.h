@@ -67,6 +67,9 @@ struct hc_tenant {
   hc_tenant *next_retired;
   char *file;               /* the policy file it came from (NULL: source text), for reloads */
   hc_counters *stats;       /* shared by every load of this tenant (reloads keep counting) */
+  hc_task *runq_head, *runq_tail;   /* its calls waiting for a slice, first come first served */
+  hc_tenant *ring_next;     /* the runtime's ring of tenants with waiting calls */
+  int in_ring;
 };
 
 struct hc_task {
@@ -92,6 +95,10 @@ struct hc_task {
   double rate;              /* instructions per microsecond, from the last sample (0: none) */
   int tripped;              /* HC_TRIP_*: a budget ran out; sticky */
   void (*park_cancel)(hc_task *k, void *data);   /* an external wait to call off (hc_task_park) */
+  hc_task *runq_next;       /* in its tenant's queue of calls waiting for a slice */
+  int queued;
+  int not_started;          /* queued before its first resume (params copied: params_owned) */
+  char *params_owned;
   void *park_data;
   hc_task *prev, *next;
 };
@@ -164,6 +171,7 @@ struct hc_runtime {
   hc_buf scratch;
   hc_buf rpc_scratch;       /* member names while parsing envelopes */
   struct hc_resolver *resolver;   /* netapi.c: name lookups, started on first need */
+  hc_tenant *ring_head, *ring_tail;   /* tenants with calls waiting for a slice, in turn */
   timer_t wd_timer;         /* the watchdog (sandbox.c) */
   int wd_ok;
   pid_t wd_tid;
@@ -194,6 +202,9 @@ int hc_task_wait(hc_task *k, uint64_t wake_us);
 ** comes before the wake, so the waker never touches a dead call. */
 void hc_task_park(hc_task *k, uint64_t until_us, void (*cancel)(hc_task *k, void *data), void *data);
 void hc_task_wake(hc_task *k);
+/* Give one queued call its next slice, taking tenants in turn (so one tenant's many busy calls
+** delay another's by about one slice); 1 if one ran. */
+int hc_task_run_queued(hc_runtime *rt);
 /* Resume a parked call from its timer at the next turn, its wait called off (the thing it waited
 ** on is gone: it looks again and finds out). */
 void hc_task_wake_soon(hc_task *k);

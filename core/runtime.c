@@ -164,16 +164,24 @@ static hc_runtime *runtime_new(const char *src, size_t len, const char *name, co
   return rt;
 }
 
+/* The policy file's text. Messages name it as `shown` (a tenants directory's files by their base
+** name: the operator's log never needs the host path of a file it named itself). */
+static char *read_policy_as(const char *path, const char *shown, size_t *len, char **errmsg);
+
 static char *read_policy(const char *path, size_t *len, char **errmsg) {
+  return read_policy_as(path, path, len, errmsg);
+}
+
+static char *read_policy_as(const char *path, const char *shown, size_t *len, char **errmsg) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
-    set_err(errmsg, fmt_err("cannot read policy %s: %s", path, errname(errno)));
+    set_err(errmsg, fmt_err("cannot read policy %s: %s", shown, errname(errno)));
     if (fd >= 0) close(fd);
     return NULL;
   }
   if (!S_ISREG(st.st_mode) || st.st_size > (off_t)POLICY_MAX_BYTES) {
-    set_err(errmsg, fmt_err("policy %s: %s", path,
+    set_err(errmsg, fmt_err("policy %s: %s", shown,
                             S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file"));
     close(fd);
     return NULL;
@@ -281,7 +289,7 @@ static hc_tenant *load_tenant_file(hc_runtime *rt, const char *dir, const char *
     *perr = fmt_err("a tenant name is 1-64 of A-Z a-z 0-9 . _ -%s%s", "", "");
     return NULL;
   }
-  char *src = read_policy(path, &len, perr);
+  char *src = read_policy_as(path, fname, &len, perr);
   if (!src) return NULL;
   hc_tenant *t = hc_tenant_new(rt, src, len, fname, dir, perr);
   free(src);
@@ -576,7 +584,9 @@ const char *hc_tenant_name(const hc_runtime *rt) { return rt->tenant->name; }
 /* }===== */
 
 static void turn(hc_runtime *rt, int timeout_ms) {
-  hc_loop_turn(&rt->loop, timeout_ms);
+  /* Calls waiting for their next slice: poll I/O without sleeping, then give one a slice. */
+  hc_loop_turn(&rt->loop, rt->ring_head ? 0 : timeout_ms);
+  hc_task_run_queued(rt);
   hc_sessions_flush_dirty(rt);
   hc_audit_flush(rt);
   hc_sessions_reap(rt);

@@ -66,6 +66,59 @@ static void batch_done(hc_session *s, hc_batch *b, int emit) {
   free(b);
 }
 
+static void ring_add(hc_runtime *rt, hc_tenant *t) {
+  if (t->in_ring) return;
+  t->in_ring = 1;
+  t->ring_next = NULL;
+  if (rt->ring_tail) rt->ring_tail->ring_next = t;
+  else rt->ring_head = t;
+  rt->ring_tail = t;
+}
+
+static void ring_remove(hc_runtime *rt, hc_tenant *t) {
+  if (!t->in_ring) return;
+  hc_tenant *prev = NULL;
+  for (hc_tenant *q = rt->ring_head; q; prev = q, q = q->ring_next) {
+    if (q != t) continue;
+    if (prev) prev->ring_next = t->ring_next;
+    else rt->ring_head = t->ring_next;
+    if (rt->ring_tail == t) rt->ring_tail = prev;
+    break;
+  }
+  t->in_ring = 0;
+  t->ring_next = NULL;
+}
+
+/* To the back of its tenant's queue, the timer armed for the call's deadline. */
+static int runq_add(hc_task *k) {
+  hc_runtime *rt = k->s->rt;
+  hc_tenant *t = k->s->t;
+  if (hc_loop_timer_start(&rt->loop, &k->timer, k->deadline_us) != 0) return -1;
+  k->waiting = 1;
+  k->queued = 1;
+  k->runq_next = NULL;
+  if (t->runq_tail) t->runq_tail->runq_next = k;
+  else t->runq_head = k;
+  t->runq_tail = k;
+  ring_add(rt, t);
+  return 0;
+}
+
+static void runq_remove(hc_task *k) {
+  hc_tenant *t = k->s->t;
+  hc_task *prev = NULL;
+  for (hc_task *q = t->runq_head; q; prev = q, q = q->runq_next) {
+    if (q != k) continue;
+    if (prev) prev->runq_next = k->runq_next;
+    else t->runq_head = k->runq_next;
+    if (t->runq_tail == k) t->runq_tail = prev;
+    break;
+  }
+  k->queued = 0;
+  k->runq_next = NULL;
+  if (!t->runq_head) ring_remove(k->s->rt, t);
+}
+
 static void park_call_off(hc_task *k) {
   void (*cancel)(hc_task *, void *) = k->park_cancel;
   if (!cancel) return;
@@ -81,6 +134,7 @@ static void task_end(hc_task *k, hc_buf *resp, int code, const char *errno_name,
   size_t out = 0;
   hc_loop_timer_stop(&rt->loop, &k->timer);
   park_call_off(k);
+  if (k->queued) runq_remove(k);
   if (k->has_id && resp) {
     out = resp->n;
     hc_session_answer_buf(s, k->batch, resp);
@@ -103,6 +157,7 @@ static void task_end(hc_task *k, hc_buf *resp, int code, const char *errno_name,
   if (k->batch) batch_done(s, k->batch, 1);
   s->last_active = rt->loop.now_us;
   hc_session_mark_dirty(s);
+  free(k->params_owned);
   free(k->id);
   free(k);
 }
@@ -170,6 +225,10 @@ static void task_resume(hc_task *k, int nargs) {
   int st = lua_resume(co, NULL, nargs, &nres);
   int slice = t->slice_pending;
   hc_sandbox_leave(t);
+  if (k->params_owned && !k->not_started) {   /* decoded by the first resume */
+    free(k->params_owned);
+    k->params_owned = NULL;
+  }
   if (k->tripped) {   /* whatever the code made of it, a tripped budget is the answer */
     const char *limit = hc_trip_limit(k->tripped);
     char msg[64];
@@ -184,11 +243,10 @@ static void task_resume(hc_task *k, int nargs) {
     return;
   }
   if (st == LUA_YIELD && nres == 0 && slice) {
-    /* A time slice ended: let the loop serve others, then go on. */
-    if (hc_loop_timer_start(&k->s->rt->loop, &k->timer, hc_now_us() + 1) == 0) {
-      k->waiting = 1;
-      return;
-    }
+    /* A time slice ended: to the back of the run queue. The loop serves every guest's I/O
+    ** between two slices, so a tenant's busy calls delay another tenant by one slice at most;
+    ** the timer stays armed for the call's deadline. */
+    if (runq_add(k) == 0) return;
     task_fail(k, HC_E_LIMIT, "memory", "out of memory arming a timer", 1);
     return;
   }
@@ -224,6 +282,7 @@ static void task_timer(hc_loop *loop, hc_timer *tm) {
   k->waiting = 0;
   k->wake_us = 0;
   park_call_off(k);
+  if (k->queued) runq_remove(k);
   if (loop->now_us >= k->deadline_us) {
     task_fail(k, HC_E_LIMIT, "time", "time limit reached", 1);
     return;
@@ -240,6 +299,34 @@ void hc_task_park(hc_task *k, uint64_t until_us, void (*cancel)(hc_task *k, void
   k->wake_us = until_us && until_us < k->deadline_us ? until_us : k->deadline_us;
   k->park_cancel = cancel;
   k->park_data = data;
+}
+
+static void first_resume(hc_task *k) {
+  lua_pushcfunction(k->co, task_main);
+  lua_pushlightuserdata(k->co, k);
+  task_resume(k, 1);
+}
+
+int hc_task_run_queued(hc_runtime *rt) {
+  hc_tenant *t = rt->ring_head;
+  if (!t) return 0;
+  hc_task *k = t->runq_head;
+  ring_remove(rt, t);
+  runq_remove(k);
+  if (t->runq_head) ring_add(rt, t);   /* its next call waits for the other tenants' turns */
+  hc_loop_timer_stop(&rt->loop, &k->timer);
+  k->waiting = 0;
+  if (hc_now_us() >= k->deadline_us) {
+    task_fail(k, HC_E_LIMIT, "time", "time limit reached", 1);
+    return 1;
+  }
+  if (k->not_started) {
+    k->not_started = 0;
+    first_resume(k);
+  } else {
+    task_resume(k, 0);
+  }
+  return 1;
 }
 
 void hc_task_wake_soon(hc_task *k) {
@@ -307,9 +394,26 @@ void hc_task_start(hc_session *s, hc_batch *b, const hc_rpc_req *r) {
   s->tasks = k;
   s->inflight++;
   if (b) b->pending++;
-  lua_pushcfunction(co, task_main);
-  lua_pushlightuserdata(co, k);
-  task_resume(k, 1);
+  /* The tenant already has calls waiting for a slice (long-running work): this one waits its
+  ** turn behind them (params copied: the frame they point into is reused), so a burst of busy
+  ** calls from one tenant holds the others up by about one slice, not one slice per call. */
+  if (t->in_ring && k->params_len) {
+    if ((k->params_owned = malloc(k->params_len))) {
+      memcpy(k->params_owned, k->params, k->params_len);
+      k->params = k->params_owned;
+      k->not_started = 1;
+      if (runq_add(k) == 0) return;
+      k->not_started = 0;
+      k->params = r->params;
+      free(k->params_owned);
+      k->params_owned = NULL;
+    }
+  } else if (t->in_ring) {
+    k->not_started = 1;
+    if (runq_add(k) == 0) return;
+    k->not_started = 0;
+  }
+  first_resume(k);
 }
 
 void hc_task_cancel(hc_task *k, int code, const char *limit, const char *msg) {
