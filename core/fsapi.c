@@ -250,6 +250,14 @@ static int resolve_guest(lua_State *L, int idx, gpath *g) {
   return 0;
 }
 
+int hc_fsapi_dirfd(lua_State *L, int idx) {
+  gpath g;
+  int r = resolve_guest(L, idx, &g);
+  if (r) return r;
+  if (!g.m) return -HC_EESCAPE;   /* "/" holds only mount points: not a working directory */
+  return hc_capdir_openat(g.cap, g.rel, O_PATH | O_DIRECTORY, 0);
+}
+
 #define GUEST(idx, g) do { int e_ = resolve_guest(L, idx, &(g)); \
   if (e_) return fail(L, e_, lua_tostring(L, idx)); } while (0)
 #define NOT_ROOT(g, idx) do { if (!(g).m) return fail(L, -HC_EESCAPE, lua_tostring(L, idx)); } while (0)

@@ -14,5 +14,8 @@ typedef struct hc_session hc_session;
 void hc_fsapi_open(lua_State *L);
 void hc_fsapi_free(hc_tenant *t);                   /* the tenant's mounts */
 void hc_fsapi_session_close(hc_session *s);         /* close the session's handles */
+/* The directory at the guest path on the stack at idx, resolved beneath the tenant's mounts like
+** every fs.* path: an O_PATH fd, or -errno (HC_EESCAPE for an escape). */
+int hc_fsapi_dirfd(lua_State *L, int idx);
 
 #endif

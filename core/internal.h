@@ -62,6 +62,7 @@ struct hc_tenant {
   struct hc_netpolicy *net; /* netapi.c: the policy's net rules */
   void *tls;                /* tls.c: the tenant's SSL_CTX (trust store), made on first need */
   struct hc_httprules *http;  /* netapi.c: the policy's http rules */
+  void *tools;              /* toolapi.c: the policy's tools */
   int refs;                 /* sessions holding it: a retired tenant is freed at 0 */
   int retired;              /* replaced by a reload, or its file removed */
   hc_tenant *next_retired;

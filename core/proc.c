@@ -253,9 +253,17 @@ RAW_ATTRS static void child_main(const child_args *a) {
 
   for (int s = 1; s < NSIG; s++) {
     if (s == SIGKILL || s == SIGSTOP) continue;
-    /* glibc refuses its two internal signals with EINVAL; exec resets handled ones anyway, this
-    ** is for the ignored ones (SIG_IGN survives execve). */
-    if (sigaction(s, &a->dfl, NULL) != 0 && errno != EINVAL) child_fail(ep, errno);
+    /* exec resets handled signals anyway; this is for ignored ones (SIG_IGN survives execve).
+    ** glibc refuses its two internal signals with EINVAL: those go to the kernel directly, or
+    ** a runtime started with them ignored would pass that on to every tool. */
+    if (sigaction(s, &a->dfl, NULL) == 0) continue;
+    if (errno != EINVAL) child_fail(ep, errno);
+#if defined(__x86_64__) || defined(__aarch64__)
+    struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } kact = {0};
+    kact.handler = (void *)SIG_DFL;   /* the kernel's own struct: no restorer for SIG_DFL */
+    if (syscall(SYS_rt_sigaction, s, &kact, NULL, sizeof kact.mask) != 0 && errno != EINVAL)
+      child_fail(ep, errno);
+#endif
   }
   if (sigprocmask(SIG_SETMASK, &a->empty, NULL) != 0) child_fail(ep, errno);
   syscall(SYS_execve, a->path, a->argv, a->envp);

@@ -8,6 +8,7 @@
 #include "sandbox.h"
 #include "fsapi.h"
 #include "netapi.h"
+#include "toolapi.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -361,6 +362,7 @@ static int tenant_boot(lua_State *L) {
   set_fn(L, "set_memory_limit", host_set_memory_limit);
   hc_fsapi_open(L);
   hc_netapi_open(L);
+  hc_toolapi_open(L);
   hc_json_push_null(L);
   lua_setfield(L, -2, "null");
   hc_json_push_array_mt(L);
@@ -481,6 +483,7 @@ void hc_tenant_free(hc_tenant *t) {
   if (t->L) lua_close(t->L);
   hc_fsapi_free(t);
   hc_netapi_free(t);
+  hc_toolapi_free(t);
   if (t->stats && --t->stats->refs == 0) free(t->stats);
   free(t->file);
   free(t->pool);

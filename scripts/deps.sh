@@ -3,7 +3,7 @@
 # everything is already there. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config liblua5.4-dev lua5.4 lua-cjson lua-busted
-      lua-filesystem lua-socket lua-check libssl-dev openssl ca-certificates nodejs)
+      lua-filesystem lua-socket lua-check libssl-dev openssl ca-certificates procps nodejs)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,7 @@ local policy = import("policy")
 local registry = import("registry")
 local sandbox = import("sandbox")
 local openrpc = import("openrpc")
+local schema = import("schema")
 
 local M = {}
 
@@ -95,6 +96,24 @@ function M.init(cfg)
   if not tok then return nil, cfg.policy_name .. ": " .. tostring(terr) end
   local hok, herr = pcall(host.set_http, pol.http.allow)
   if not hok then return nil, cfg.policy_name .. ": " .. tostring(herr) end
+  -- The tools go to the core (core/toolapi.c): a handler names a tool; argv, env and cwd come
+  -- from here only. Their params schemas are compiled here: a bad one fails the load.
+  local tok2, terr2 = pcall(host.set_tools, pol.tools)
+  if not tok2 then return nil, cfg.policy_name .. ": " .. tostring(terr2) end
+  local tool_check, tool_list = {}, {}
+  local tool_names = {}
+  for name in pairs(pol.tools) do tool_names[#tool_names + 1] = name end
+  table.sort(tool_names)
+  for _, name in ipairs(tool_names) do
+    local t = pol.tools[name]
+    if t.params then
+      local v, cerr = schema.compile(t.params, "tools." .. name .. ".params")
+      if not v then return nil, cfg.policy_name .. ": " .. tostring(cerr) end
+      tool_check[name] = v
+    end
+    tool_list[#tool_list + 1] = { name = name, description = t.description, params = t.params or {} }
+  end
+  local tools_json = assert(host.json_encode(setmetatable(tool_list, host.array)))
 
   local dirs = {}
   for _, d in ipairs(cfg.handler_dirs) do dirs[#dirs + 1] = d end
@@ -166,6 +185,20 @@ function M.init(cfg)
     shutdown = lift(host.net_shutdown), setopt = lift(host.net_setopt),
     sendto = lift(host.net_sendto), recvfrom = lift(host.net_recvfrom), poll = lift(host.net_poll),
   }, "ctx.net")
+  local tool_run = lift(host.tool_run)
+  local tools = sandbox.view({
+    list = function() return host.json_decode(tools_json) end,
+    -- nil when args fit the tool's params schema, else a -32602 error object
+    check = function(name, args)
+      if not pol.tools[name] then return make_error("params", nil, "unknown tool: " .. tostring(name)) end
+      local v = tool_check[name]
+      if not v then return nil end
+      local ok, msg = v(args)
+      if not ok then return make_error("params", nil, "args: " .. tostring(msg)) end
+      return nil
+    end,
+    run = tool_run,
+  }, "ctx.tools")
   local http_request = lift(host.http_request)
   local http = sandbox.view({
     request = function(url, method, headers, body, o)
@@ -183,6 +216,7 @@ function M.init(cfg)
     io = io,
     net = net,
     http = http,
+    tools = tools,
     base64 = base64,
     utf8_whole = host.utf8_whole,
     limits = sandbox.view(limits, "ctx.limits"),
