@@ -4,6 +4,8 @@
 */
 #include "hostcall.h"
 
+#include <limits.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -46,6 +48,7 @@ static const char *USAGE =
   "  --audit FILE           audit lines to FILE (serve: default stderr)\n"
   "  --resolver openat2|walk  force the path resolver (tests, old kernels)\n"
   "  --control unix:PATH    serve: a control socket for reload and stats; reload/stats: where\n"
+  "  --landlock, --user NAME  serve: confine the process; drop privileges after binding\n"
   "  --help, --version\n"
   "\n"
   "Exit status: 0 ok; 1 the call failed (call); 2 usage error or a policy/handler failed to load.\n";
@@ -60,6 +63,9 @@ static const char *CMD_HELP[][2] = {
             "--tenants: one policy per tenant (DIR/NAME.lua, NAME from the file's name) and one\n"
             "socket per tenant (NAME.sock in the --listen-dir, mode 0600): a guest's tenant is\n"
             "the socket it connects to. A policy that fails to load is logged and skipped.\n"
+            "--landlock confines the process (Landlock) to its mounts, policy, handler and socket\n"
+            "directories, tool programs and the system's CA and resolver files; --user NAME\n"
+            "drops to that user after binding. The kernel's support is reported at start.\n"
             "SIGHUP (or hostcall reload, with --control unix:PATH) re-reads the policies: a\n"
             "policy that fails to load keeps the old one (the error is logged); sessions in\n"
             "flight finish with the policy they started with.\n"
@@ -96,6 +102,8 @@ typedef struct opts {
   const char *tenants;
   const char *listen_dir;
   const char *control;
+  int landlock;
+  const char *user;
   char **rest;
   int nrest;
 } opts;
@@ -115,7 +123,7 @@ static void print_cmd_help(const char *cmd) {
 
 static void parse(int argc, char **argv, opts *o) {
   enum { O_POLICY = 1, O_HANDLERS, O_FRAMING, O_AUDIT, O_LISTEN, O_STDIO, O_RESOLVER, O_HELP,
-         O_VERSION, O_TENANTS, O_LISTEN_DIR, O_CONTROL, O_UNSUPPORTED };
+         O_VERSION, O_TENANTS, O_LISTEN_DIR, O_CONTROL, O_LANDLOCK, O_USER };
   static const struct option longopts[] = {
     {"policy", required_argument, 0, O_POLICY}, {"handlers", required_argument, 0, O_HANDLERS},
     {"framing", required_argument, 0, O_FRAMING}, {"audit", required_argument, 0, O_AUDIT},
@@ -123,7 +131,7 @@ static void parse(int argc, char **argv, opts *o) {
     {"resolver", required_argument, 0, O_RESOLVER}, {"help", no_argument, 0, O_HELP},
     {"version", no_argument, 0, O_VERSION},
     {"tenants", required_argument, 0, O_TENANTS}, {"listen-dir", required_argument, 0, O_LISTEN_DIR},
-    {"landlock", no_argument, 0, O_UNSUPPORTED}, {"user", required_argument, 0, O_UNSUPPORTED},
+    {"landlock", no_argument, 0, O_LANDLOCK}, {"user", required_argument, 0, O_USER},
     {"control", required_argument, 0, O_CONTROL},
     {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
@@ -160,9 +168,8 @@ static void parse(int argc, char **argv, opts *o) {
         break;
       case O_HELP: print_cmd_help(o->cmd); exit(0);
       case O_VERSION: printf("hostcall %s\n", hc_version()); exit(0);
-      case O_UNSUPPORTED:
-        die_usage("--%s is not available in this version", longopts[idx].name);
-        break;
+      case O_LANDLOCK: o->landlock = 1; break;
+      case O_USER: o->user = optarg; break;
       default:
         die_usage("unknown or incomplete option \"%s\"", argv[optind - 1]);
     }
@@ -233,6 +240,24 @@ static void on_hup(int sig) {
   if (g_rt) hc_reload(g_rt);
 }
 
+/* --landlock / --user, after the sockets are bound and before serving. `dir_of` names files whose
+** directories must stay writable (a --listen socket and the control socket, removed at exit). */
+static int confine(hc_runtime *rt, const opts *o, const char *sock_a, const char *sock_b) {
+  if (!o->landlock && !o->user) return 0;
+  char da[PATH_MAX] = "", db[PATH_MAX] = "";
+  const char *rw[3] = {NULL, NULL, NULL};
+  int n = 0;
+  if (sock_a) { snprintf(da, sizeof da, "%s", sock_a); char *s = strrchr(da, '/'); if (s) *s = '\0'; else strcpy(da, "."); rw[n++] = da; }
+  if (sock_b) { snprintf(db, sizeof db, "%s", sock_b); char *s = strrchr(db, '/'); if (s) *s = '\0'; else strcpy(db, "."); rw[n++] = db; }
+  char *err = NULL;
+  if (hc_confine(rt, o->user, o->landlock, rw, &err) != 0) {
+    fprintf(stderr, "hostcall: %s\n", err ? err : "cannot confine the process");
+    hc_free(err);
+    return -1;
+  }
+  return 0;
+}
+
 /* serve --tenants DIR --listen-dir DIR: one runtime, one socket per tenant (NAME.sock). */
 static int serve_tenants(opts *o, hc_config *cfg) {
   if (!o->listen_dir) die_usage("--tenants needs --listen-dir DIR%s", "");
@@ -251,7 +276,7 @@ static int serve_tenants(opts *o, hc_config *cfg) {
   }
   int cfd = open_control(rt, o);
   int code = 1;
-  if (cfd >= 0) {
+  if (cfd >= 0 && confine(rt, o, NULL, o->control) == 0) {
     g_rt = rt;
     code = hc_serve_tenants(rt, o->listen_dir) < 0 ? 1 : 0;
     if (code) fprintf(stderr, "hostcall: serve: no tenant socket could be made in %s\n", o->listen_dir);
@@ -293,6 +318,7 @@ static int cmd_serve(opts *o) {
   hc_config cfg;
   hc_config_init(&cfg);
   raise_nofile();
+  fprintf(stderr, "hostcall: %s\n", hc_kernel_report());
   struct sigaction sa = {0};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -332,6 +358,9 @@ static int cmd_serve(opts *o) {
   signal(SIGPIPE, SIG_IGN);
   int code;
   if (o->stdio) {
+    if (o->landlock || o->user) {
+      if (confine(rt, o, NULL, NULL) != 0) { hc_runtime_free(rt); return 1; }
+    }
     code = hc_serve_fd(rt, 0, 1);
     if (code < 0) { fprintf(stderr, "hostcall: serve: %s\n", strerror(errno)); code = 1; }
   } else {
@@ -345,7 +374,7 @@ static int cmd_serve(opts *o) {
       return 1;
     }
     int cfd = open_control(rt, o);
-    code = cfd < 0 ? 1 : hc_serve_listener(rt, fd) < 0 ? 1 : 0;
+    code = cfd < 0 || confine(rt, o, path, o->control) != 0 ? 1 : hc_serve_listener(rt, fd) < 0 ? 1 : 0;
     close_control(o, cfd);
     close(fd);
     unlink(path);

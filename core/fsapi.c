@@ -250,6 +250,13 @@ static int resolve_guest(lua_State *L, int idx, gpath *g) {
   return 0;
 }
 
+void hc_fsapi_each_mount(hc_tenant *t, void (*fn)(void *ud, const char *host, int rw), void *ud) {
+  for (size_t i = 0; i < t->nmounts; i++) {
+    hc_mount *m = &((hc_mount *)t->mounts)[i];
+    fn(ud, m->host, !m->cap.ro);
+  }
+}
+
 int hc_fsapi_dirfd(lua_State *L, int idx) {
   gpath g;
   int r = resolve_guest(L, idx, &g);

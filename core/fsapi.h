@@ -17,5 +17,7 @@ void hc_fsapi_session_close(hc_session *s);         /* close the session's handl
 /* The directory at the guest path on the stack at idx, resolved beneath the tenant's mounts like
 ** every fs.* path: an O_PATH fd, or -errno (HC_EESCAPE for an escape). */
 int hc_fsapi_dirfd(lua_State *L, int idx);
+/* Every mount's host directory and whether it is writable (core/confine.c's Landlock rules). */
+void hc_fsapi_each_mount(hc_tenant *t, void (*fn)(void *ud, const char *host, int rw), void *ud);
 
 #endif

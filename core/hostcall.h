@@ -114,6 +114,18 @@ char *hc_stats(hc_runtime *rt);
 /* Serve a control socket too (hc_listen_unix): one command per connection, "reload" or
 ** "stats", answered with one line. Call before hc_serve_*. */
 int hc_control_listen(hc_runtime *rt, int fd);
+/* Defence in depth, once, after binding sockets and before hc_serve_*: with landlock, confine the
+** process (Landlock, where the kernel has it) to what the runtime needs: its mounts (ro or rw),
+** policy and handler directories, the socket directory, tool programs, rw_paths (NULL-terminated:
+** e.g. the directory of a --listen socket), and the system's CA store and resolver files; a
+** reload that would need more is refused and logged. With user, then drop to that user
+** (irreversibly; never root). 0, or -1 with *errmsg (Landlock unavailable is an error). Call
+** from the thread that will serve, before any other thread exists. */
+int hc_confine(hc_runtime *rt, const char *user, int landlock, const char *const *rw_paths,
+               char **errmsg);
+/* One line on what this kernel lets hostcall do: the Landlock ABI and how tools are confined
+** (a PID namespace, or a process-group fallback). Static storage. */
+const char *hc_kernel_report(void);
 /* Create a listening unix socket at path (mode 0600; a stale socket file is replaced).
 ** Returns the fd, or -1 with *errmsg set. */
 int hc_listen_unix(const char *path, char **errmsg);

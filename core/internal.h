@@ -165,6 +165,9 @@ struct hc_runtime {
   int reloadfd;             /* hc_reload: async-signal-safe request, handled by the loop */
   hc_watch wreload;
   struct hc_control *controls;   /* control connections in progress */
+  int landlocked;           /* confine.c: Landlock applied; reloads must stay within confined[] */
+  char **confined;
+  size_t nconfined;
   int control_fd;
   hc_watch wcontrol;
   uint64_t next_session;
@@ -226,6 +229,10 @@ void hc_sessions_reap(hc_runtime *rt);
 /* A session let go of its tenant: a retired one is freed when no session holds it. */
 void hc_tenant_unref(hc_runtime *rt, hc_tenant *t);
 void hc_control_free(hc_runtime *rt);   /* control.c: connections and the control watch */
+/* confine.c: 1 if path lies within what Landlock allows (always 1 when not confined). */
+int hc_confine_covers(hc_runtime *rt, const char *path);
+/* The first host path a tenant needs that Landlock does not allow, or NULL. */
+const char *hc_confine_tenant_outside(hc_runtime *rt, hc_tenant *t);
 
 /* audit.c */
 void hc_audit(hc_runtime *rt, hc_session *s, const char *id, size_t id_len, const char *method,

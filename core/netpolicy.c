@@ -980,6 +980,10 @@ int hc_netpolicy_decide(const hc_netpolicy *p, int kind, const hc_netaddr *addr,
   return refuse(v, blocked ? HC_NETWHY_SPECIAL : HC_NETWHY_NORULE, 0);
 }
 
+int hc_netpolicy_count(const hc_netpolicy *p, int kind) {
+  return p && kind >= 0 && kind < 3 ? p->count[kind] : 0;
+}
+
 int hc_netpolicy_denied(const hc_netpolicy *p, const hc_netaddr *addr, int port, const char *via_name) {
   hc_netaddr e;
   char via[HC_NET_NAME_MAX + 1];

@@ -99,6 +99,8 @@ int hc_netpolicy_name_allowed(const hc_netpolicy *p, int kind, const char *name,
 ** be HC_NET_ANY_PORT: allowed when some port is. Returns 0 when allowed, else EACCES. */
 int hc_netpolicy_check(const hc_netpolicy *p, int kind, const hc_netaddr *addr, int port,
                        const char *via_name);
+/* Rules added of a kind (p may be NULL: 0). */
+int hc_netpolicy_count(const hc_netpolicy *p, int kind);
 /* Only the part every destination obeys, whatever unlocked it (an http rule): 1 when the address
 ** is never reachable (unspecified, broadcast, multicast, a bad port) or a deny rule matches it;
 ** p may be NULL (no rules: nothing denied). */

@@ -444,6 +444,13 @@ static int reload_tenant(hc_runtime *rt, size_t i) {
       }
     }
   }
+  const char *outside = t ? hc_confine_tenant_outside(rt, t) : NULL;
+  if (outside) {
+    hc_log(rt, "tenant %s: reload refused, keeping the policy it had: it needs %s, outside what "
+           "--landlock allows (restart to widen it)", old->name, outside);
+    hc_tenant_free(t);
+    return 0;
+  }
   if (!t) {
     hc_log(rt, "tenant %s: reload failed, keeping the policy it had: %s", old->name,
            perr ? perr : "out of memory");
@@ -508,6 +515,13 @@ static void reload(hc_runtime *rt) {
       if (i < rt->ntenants) { reloaded += (size_t)reload_tenant(rt, i); continue; }
       char *perr = NULL;
       hc_tenant *t = load_tenant_file(rt, rt->tenants_dir, names[j], &perr);
+      const char *outside = t ? hc_confine_tenant_outside(rt, t) : NULL;
+      if (outside) {
+        hc_log(rt, "tenant %s not added: it needs %s, outside what --landlock allows", names[j], outside);
+        hc_tenant_free(t);
+        free(perr);
+        continue;
+      }
       if (!t || add_tenant(rt, t)) {
         hc_log(rt, "tenant %s not added: %s", names[j], perr ? perr : "out of memory");
         if (t) hc_tenant_free(t);
@@ -567,6 +581,8 @@ void hc_runtime_free(hc_runtime *rt) {
   free(rt->listeners);
   free(rt->tenants_dir);
   free(rt->listen_dir);
+  for (size_t i = 0; i < rt->nconfined; i++) free(rt->confined[i]);
+  free(rt->confined);
   if (rt->reloadfd >= 0) close(rt->reloadfd);
   hc_control_free(rt);
   hc_sandbox_free(rt);

@@ -323,6 +323,12 @@ static int tool_run_fn(lua_State *L) {
 
 /* }===== */
 
+void hc_toolapi_each_program(hc_tenant *t, void (*fn)(void *ud, const char *path), void *ud) {
+  tool_set *ts = t->tools;
+  for (size_t i = 0; ts && i < ts->n; i++)
+    if (ts->v[i].argv && ts->v[i].argv[0]) fn(ud, ts->v[i].argv[0]);
+}
+
 void hc_toolapi_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"set_tools", tools_set}, {"tool_run", tool_run_fn}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

@@ -12,5 +12,7 @@ typedef struct hc_tenant hc_tenant;
 
 void hc_toolapi_open(lua_State *L);   /* set_tools and tool_run into the host table on top */
 void hc_toolapi_free(hc_tenant *t);
+/* Every tool's program (core/confine.c's Landlock rules). */
+void hc_toolapi_each_program(hc_tenant *t, void (*fn)(void *ud, const char *path), void *ud);
 
 #endif
