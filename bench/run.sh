@@ -8,7 +8,8 @@
 # PING_ROUND_MS [300] for bench_ping, BENCH_CALLGRIND=0 to skip the instruction counts,
 # SANDBOX_ROUNDS [9] and SANDBOX_TENANTS [2000] for bench_sandbox, FS_ROUNDS [5] for bench_fs,
 # FSOCK_ROUNDS [5] and FSOCK_MS [1000] for the fs.read socket rounds, NET_ROUNDS [5] for bench_net,
-# NODE (the node binary).
+# TOOL_ROUNDS [5] for bench_tool, TENANTS_N [1000] (the issue's figure: 10000, several minutes to
+# load) and TENANTS_SECS [2] for bench_tenants, NODE (the node binary).
 # See bench/README.md.
 set -euo pipefail
 
@@ -25,7 +26,7 @@ PING_ROUND_MS=${PING_ROUND_MS:-300}
 FSOCK_ROUNDS=${FSOCK_ROUNDS:-5}
 FSOCK_MS=${FSOCK_MS:-1000}
 
-for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox bench_fs bench_net; do
+for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox bench_fs bench_net bench_tool bench_tenants; do
   [ -x "$BUILD/$b" ] || { echo "bench: $BUILD/$b is missing: build first (make bench)" >&2; exit 2; }
 done
 [ -x "$NODE" ] || { echo "bench: node not found (set NODE=...)" >&2; exit 2; }
@@ -51,7 +52,7 @@ trap 'exit 130' INT TERM
 # Run private copies: a rebuild of BUILD_DIR during the run (the tree is shared) must not swap a
 # binary between rounds.
 mkdir "$TMP/bin"
-for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox bench_fs bench_net; do cp "$BUILD/$b" "$TMP/bin/$b"; done
+for b in hostcall bench_ping bench_socket bench_sleep bench_sandbox bench_fs bench_net bench_tool bench_tenants; do cp "$BUILD/$b" "$TMP/bin/$b"; done
 BIN=$TMP/bin
 
 POLICY=$TMP/policy.lua
@@ -259,6 +260,18 @@ NETR=$(grep '^RESULT' "$TMP/net.out")
 echo
 # }=====
 
+# {===== 9. tools and tenants =====
+"$BIN/bench_tool" "${TOOL_ROUNDS:-5}" >"$TMP/tool.out" || { echo "bench: bench_tool failed" >&2; exit 1; }
+grep -v '^RESULT' "$TMP/tool.out"
+TOOLR=$(grep '^RESULT' "$TMP/tool.out")
+echo
+"$BIN/bench_tenants" "$BIN/hostcall" "${TENANTS_N:-1000}" "${TENANTS_SECS:-2}" >"$TMP/tenants.out" ||
+  { echo "bench: bench_tenants failed" >&2; exit 1; }
+grep -v '^RESULT' "$TMP/tenants.out"
+TENR=$(grep '^RESULT' "$TMP/tenants.out")
+echo
+# }=====
+
 echo "== summary"
 printf '   in-process ping  %6s ns  floor %6s ns  ratio %s (target <= 2.0)  batch-of-10 %s ns/ping\n' \
   "$(echo "$PING" | field ping_ns)" "$(echo "$PING" | field floor_ns)" \
@@ -279,3 +292,7 @@ printf '    over a socket   server CPU/request: hostcall %s us  node %s us  rati
   "$(us hcfs)" "$(us nodefs)" "$CPU_RFS"
 printf '   echo, 64 bytes   runtime %s us  direct C %s us  ratio %s (target >= 0.30)\n' \
   "$(echo "$NETR" | field runtime_us)" "$(echo "$NETR" | field direct_us)" "$(echo "$NETR" | field ratio)"
+printf '   tool round trip  tool.call %s us  plain fork/exec %s us  ratio %s\n' \
+  "$(echo "$TOOLR" | field tool_us)" "$(echo "$TOOLR" | field plain_us)" "$(echo "$TOOLR" | field ratio)"
+printf '   tenants          %s loaded: RSS %s MiB, pings/s %s of one tenant'"'"'s (target >= 0.80)\n' \
+  "$(echo "$TENR" | field tenants)" "$(echo "$TENR" | field rss_mib)" "$(echo "$TENR" | field ratio)"
