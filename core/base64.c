@@ -22,7 +22,7 @@ static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 /* Two output characters per 12 input bits: one table lookup instead of two. */
 static char pairs[4096][2];
 static signed char rev[256];
-static int have_ssse3;
+static int have_ssse3, have_avx2;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void tables_init(void) {
@@ -35,6 +35,7 @@ static void tables_init(void) {
 #ifdef HC_B64_SSSE3
   __builtin_cpu_init();
   have_ssse3 = __builtin_cpu_supports("ssse3");
+  have_avx2 = __builtin_cpu_supports("avx2");
 #endif
 }
 
@@ -83,6 +84,45 @@ static size_t encode_ssse3(const unsigned char *s, size_t n, char *o, size_t *co
   *consumed = i;
   return k;
 }
+
+/* The same in two 128-bit lanes: 24 bytes in, 32 characters out per step. The load starts 4
+** bytes early so each lane's 12 input bytes sit where the in-lane shuffle can reach them. */
+__attribute__((target("avx2")))
+static size_t encode_avx2(const unsigned char *s, size_t n, char *o, size_t *consumed) {
+  const __m256i shuf = _mm256_set_epi8(10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1,
+                                       14, 15, 13, 14, 11, 12, 10, 11, 8, 9, 7, 8, 5, 6, 4, 5);
+  const __m256i offsets = _mm256_setr_epi8('a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                           '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                           '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0,
+                                           'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                           '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                           '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0);
+  const __m256i mask_ac = _mm256_set1_epi32(0x0fc0fc00), mul_ac = _mm256_set1_epi32(0x04000040);
+  const __m256i mask_bd = _mm256_set1_epi32(0x003f03f0), mul_bd = _mm256_set1_epi32(0x01000010);
+  const __m256i k51 = _mm256_set1_epi8(51), k26 = _mm256_set1_epi8(26), k13 = _mm256_set1_epi8(13);
+  size_t i = 0, k = 0;
+  if (n < 28) { *consumed = 0; return 0; }
+  /* the first 12 bytes cannot be loaded 4 early: one SSSE3-sized step by hand */
+  {
+    size_t c0;
+    k = encode_ssse3(s, 16, o, &c0);   /* exactly one step: 12 bytes in, 16 out */
+    i = c0;
+  }
+  for (; i + 28 <= n; i += 24, k += 32) {
+    __m256i in = _mm256_loadu_si256((const __m256i *)(const void *)(s + i - 4));
+    in = _mm256_shuffle_epi8(in, shuf);
+    __m256i ac = _mm256_mulhi_epu16(_mm256_and_si256(in, mask_ac), mul_ac);
+    __m256i bd = _mm256_mullo_epi16(_mm256_and_si256(in, mask_bd), mul_bd);
+    __m256i idx = _mm256_or_si256(ac, bd);
+    __m256i sel = _mm256_subs_epu8(idx, k51);
+    sel = _mm256_or_si256(sel, _mm256_and_si256(_mm256_cmpgt_epi8(k26, idx), k13));
+    __m256i out = _mm256_add_epi8(idx, _mm256_shuffle_epi8(offsets, sel));
+    _mm256_storeu_si256((__m256i *)(void *)(o + k), out);
+  }
+  *consumed = i;
+  return k;
+}
+
 #endif
 
 size_t hc_base64_encode_scalar(const unsigned char *in, size_t n, char *out) {
@@ -94,7 +134,8 @@ size_t hc_base64_encode(const unsigned char *in, size_t n, char *out) {
   pthread_once(&tables_once, tables_init);
   size_t k = 0, used = 0;
 #ifdef HC_B64_SSSE3
-  if (have_ssse3 && n >= 16) k = encode_ssse3(in, n, out, &used);
+  if (have_avx2 && n >= 28) k = encode_avx2(in, n, out, &used);
+  else if (have_ssse3 && n >= 16) k = encode_ssse3(in, n, out, &used);
 #endif
   return k + encode_tail(in + used, n - used, out + k);
 }
