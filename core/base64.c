@@ -125,6 +125,16 @@ static size_t encode_avx2(const unsigned char *s, size_t n, char *o, size_t *con
 
 #endif
 
+int hc_base64_testing_force(int level) {
+  pthread_once(&tables_once, tables_init);
+  static int saved_ssse3 = -1, saved_avx2 = -1;
+  if (saved_ssse3 < 0) { saved_ssse3 = have_ssse3; saved_avx2 = have_avx2; }
+  if ((level >= 1 && !saved_ssse3) || (level >= 2 && !saved_avx2)) return -1;
+  have_ssse3 = level >= 1;
+  have_avx2 = level >= 2;
+  return 0;
+}
+
 size_t hc_base64_encode_scalar(const unsigned char *in, size_t n, char *out) {
   pthread_once(&tables_once, tables_init);
   return encode_tail(in, n, out);

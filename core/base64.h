@@ -17,6 +17,8 @@
 ** overlap when in - out >= n / 3 + 16: every output block is written after the input it covers
 ** was loaded (as with input at buf + HC_BASE64_INPLACE_CAP(n) - n and out = buf). */
 size_t hc_base64_encode(const unsigned char *in, size_t n, char *out);
+/* Tests: use only the paths up to level (0 scalar, 1 SSSE3, 2 AVX2); -1 if the CPU lacks it. */
+int hc_base64_testing_force(int level);
 /* The scalar path alone (for tests and benchmarks). */
 size_t hc_base64_encode_scalar(const unsigned char *in, size_t n, char *out);
 /* Decodes n characters into out (at least n / 4 * 3 bytes); returns the byte count, or -1 when
