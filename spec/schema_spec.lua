@@ -725,3 +725,163 @@ describe("schema depth", function()
     assert.truthy(err:find("schema nested deeper than 32 levels", 1, true))
   end)
 end)
+
+-- The validators are generated Lua source (docs/schema-subset.md, "How it is compiled"): what the
+-- schema says must stay data, the code must load for any schema the parser accepts, and the work
+-- must stay bounded by the schema.
+describe("generated validators", function()
+  local HOSTILE = { 'a"b', "a\\", "]]", "--[[", "\n", "\r\n", "\0", "%s", "%q", "end", "x') error('pwned') --",
+    '"); error("pwned"); --', "\xff\xfe", string.rep("é", 50) }
+
+  it("keep every schema string as data: names, enum values, const, messages", function()
+    for _, name in ipairs(HOSTILE) do
+      local s = { type = "object", required = { name }, additionalProperties = false,
+        properties = { [name] = { type = "string", enum = { name, "ok" } } } }
+      accepts(s, { [name] = name })
+      accepts(s, { [name] = "ok" })
+      local ok, err = compile(s)({})
+      assert.is_nil(ok)
+      local shown = assert(err:match("^params: missing required property (.*)$"))
+      refuses(s, { [name] = "no" }, "params" .. (shown:match('^"[%a_][%w_]*"$') and "." ..
+        name or "[" .. shown .. "]") .. ": expected one of " .. shown .. ', "ok"')
+      refuses({ const = name }, "x", "params: expected " .. shown)
+    end
+    refuses({ type = "object", required = { 'a"\n' } }, {}, 'params: missing required property "a\\"\\u000a"')
+  end)
+
+  it("write schema strings into the source only as %q literals", function()
+    for _, name in ipairs(HOSTILE) do
+      local src = assert(schema.source({ type = "object", properties = { [name] = { const = name } } }))
+      assert.truthy(src:find(string.format("%q", name), 1, true), name)
+    end
+  end)
+
+  it("check() reports the schema errors of compile() and makes nothing", function()
+    assert.is_true(schema.check({ type = "object", properties = { a = { type = "string" } } }, "s"))
+    local ok, err = schema.check({ type = "integer", minLength = 1 }, "s")
+    assert.is_nil(ok)
+    assert.are.equal("s.minLength: applies to strings, but type does not allow them", err)
+    ok, err = schema.check({ format = "x" })
+    assert.is_nil(ok)
+    assert.are.equal('schema: unknown keyword "format"', err)
+  end)
+
+  it("load for deep and wide schemas (helper functions past the inline depth)", function()
+    -- 32 levels of objects with 16 properties each, additionalProperties false, 10 required
+    local s, value = { type = "integer", minimum = 0 }, 5
+    for _ = 2, 32 do
+      local props, v = { a = s }, { a = value }
+      for i = 1, 15 do props["p" .. i] = { type = "string", maxLength = 3 }; v["p" .. i] = "x" end
+      s = { type = "object", additionalProperties = false, properties = props,
+        required = { "a", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9" } }
+      value = v
+    end
+    accepts(s, value)
+    local leaf = value
+    for _ = 2, 31 do leaf = leaf.a end
+    leaf.a = -1
+    refuses(s, value, "params" .. string.rep(".a", 31) .. ": expected a value >= 0")
+    leaf.a, leaf.zz = 0, true
+    refuses(s, value, "params" .. string.rep(".a", 30) .. ': unexpected property "zz"')
+
+    -- 3000 properties, all required
+    local props, req, v = {}, {}, {}
+    for i = 1, 3000 do
+      props["prop_" .. i] = { type = "integer", minimum = i }
+      req[i], v["prop_" .. i] = "prop_" .. i, i
+    end
+    for _, extra in ipairs({ false, true }) do
+      local wide = { type = "object", properties = props, required = req, additionalProperties = extra }
+      accepts(wide, v)
+      v.prop_2999 = 1
+      refuses(wide, v, "params.prop_2999: expected a value >= 2999")
+      v.prop_2999 = nil
+      refuses(wide, v, 'params: missing required property "prop_2999"')
+      v.prop_2999 = 2999
+    end
+
+    -- long lists of alternatives and values
+    local alts, values = {}, {}
+    for i = 1, 300 do alts[i] = { const = i }; values[i] = "v" .. i end
+    accepts({ anyOf = alts }, 300)
+    accepts({ oneOf = alts }, 1)
+    refuses({ allOf = alts }, 2, "params: expected 1")
+    accepts({ enum = values }, "v300")
+    refuses({ enum = values }, "v301", "params: expected one of " .. table.concat((function()
+      local shown = {}
+      for i, x in ipairs(values) do shown[i] = '"' .. x .. '"' end
+      return shown
+    end)(), ", "))
+  end)
+
+  it("do work bounded by the schema: nested anyOf, oneOf and not fail in linear time", function()
+    local function cost(s, value)
+      local v = compile(s)
+      local n = 0
+      debug.sethook(function() n = n + 1 end, "", 100)
+      v(value)
+      debug.sethook()
+      return n * 100
+    end
+    local function nested(key, levels)
+      local s = { type = "integer" }
+      for _ = 2, levels do
+        if key == "not" then s = { ["not"] = { ["not"] = s } }
+        else s = { [key] = { { type = "boolean" }, s } } end
+      end
+      return s
+    end
+    for _, key in ipairs({ "anyOf", "oneOf" }) do
+      local shallow, deep = cost(nested(key, 4), "x"), cost(nested(key, 32), "x")
+      assert.is_true(deep < shallow * 16, key .. ": " .. shallow .. " then " .. deep)
+    end
+    assert.is_true(cost(nested("not", 16), "x") < 100000)
+  end)
+
+  it("treat a property that is false as present, with additionalProperties false or not", function()
+    for _, extra in ipairs({ false, true }) do
+      local s = { type = "object", required = { "a" }, additionalProperties = extra,
+        properties = { a = { type = "boolean" }, b = { type = "string" } } }
+      accepts(s, { a = false })
+      refuses(s, { a = false, b = false }, "params.b: expected string, got boolean")
+      refuses(s, { b = "x" }, 'params: missing required property "a"')
+    end
+  end)
+
+  it("report with additionalProperties false what the key walk reported, in the same order", function()
+    local s = { type = "object", required = { "z" }, additionalProperties = false, maxProperties = 2,
+      minProperties = 2, properties = { a = { type = "string" }, z = { type = "integer" } } }
+    refuses(s, { a = 1, extra = 1 }, 'params: missing required property "z"')
+    refuses(s, { z = 1, a = 1, extra = 1 }, "params.a: expected string, got integer")
+    refuses(s, { z = 1, extra = 1 }, 'params: unexpected property "extra"')
+    refuses(s, { z = 1, [1] = "x" }, "params: object has a non-string key")
+    refuses(s, { z = 1 }, "params: expected at least 2 properties")
+    accepts(s, { z = 1, a = "x" })
+    local three = { type = "object", additionalProperties = false, maxProperties = 2,
+      properties = { a = {}, b = {}, c = {} } }
+    refuses(three, { a = 1, b = 2, c = 3 }, "params: expected at most 2 properties")
+    -- maxProperties: the first key that breaks a rule decides, in the table's own (next) order,
+    -- which the string hashes decide: try names until both orders have been seen
+    local seen = {}
+    for j = 1, 64 do
+      local a, b = "a" .. j, "b" .. j
+      local two = { type = "object", additionalProperties = false, maxProperties = 1,
+        properties = { [a] = {}, [b] = {} } }
+      for i = 1, 16 do
+        local t = { [a] = 1, [b] = 2, ["x" .. i] = 3 }
+        local undeclared_first = next(t) == "x" .. i
+        seen[undeclared_first] = true
+        refuses(two, t, "params: " .. (undeclared_first and 'unexpected property "x' .. i .. '"'
+          or "expected at most 1 property"))
+      end
+    end
+    assert.is_true(seen[true] and seen[false])
+    local none = { type = "object", additionalProperties = false, minProperties = 0 }
+    accepts(none, {})
+    refuses(none, { x = 1 }, 'params: unexpected property "x"')
+    -- an object with another metatable is read raw, by the walk too
+    local odd = setmetatable({ z = 1, a = "x" }, { __index = function() error("read through") end,
+      __pairs = function() error("pairs") end })
+    accepts(s, odd)
+  end)
+end)
