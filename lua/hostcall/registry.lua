@@ -86,8 +86,8 @@ local function load_file(src, fname)
       m.validate = v
     end
     if m.result then   -- only checked: results are never validated, so no validator is made
-      local ok, serr = schema.check(m.result, where .. ".result")
-      if not ok then return nil, serr end
+      local good, serr = schema.check(m.result, where .. ".result")
+      if not good then return nil, serr end
     end
     out[#out + 1] = m
   end
