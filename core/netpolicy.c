@@ -899,6 +899,16 @@ static int refuse(hc_netverdict *v, int why, int index) {
   return EACCES;
 }
 
+/* The first deny rule matching the effective address (or the name it came from) on this port. */
+static const netrule *deny_rule(const hc_netpolicy *p, const hc_netaddr *e, int port, const char *vn) {
+  for (size_t i = 0; i < p->n; i++) {
+    const netrule *r = &p->r[i];
+    if (r->kind == HC_NETRULE_DENY && port >= r->lo && port <= r->hi && (ip_match(r, e) || name_match(r, vn)))
+      return r;
+  }
+  return NULL;
+}
+
 /* The first port of lo..hi that no deny rule matching (e, vn) covers, or 0. */
 static int undenied_port(const hc_netpolicy *p, const hc_netaddr *e, const char *vn, int lo, int hi) {
   int at = lo;
@@ -958,12 +968,8 @@ int hc_netpolicy_decide(const hc_netpolicy *p, int kind, const hc_netaddr *addr,
   }
   if (port == HC_NET_ANY_PORT) return decide_any_port(p, kind, &e, cls, vn, v);
   /* 2. deny wins */
-  for (size_t i = 0; i < p->n; i++) {
-    const netrule *r = &p->r[i];
-    if (r->kind == HC_NETRULE_DENY && port >= r->lo && port <= r->hi
-        && (ip_match(r, &e) || name_match(r, vn)))
-      return refuse(v, HC_NETWHY_DENY, r->index);
-  }
+  const netrule *deny = deny_rule(p, &e, port, vn);
+  if (deny) return refuse(v, HC_NETWHY_DENY, deny->index);
   /* 3. an allow rule of this kind; special space only through an IP rule inside it */
   for (size_t i = 0; i < p->n; i++) {
     const netrule *r = &p->r[i];
@@ -995,12 +1001,7 @@ int hc_netpolicy_denied(const hc_netpolicy *p, const hc_netaddr *addr, int port,
     if (n > HC_NET_HOST_MAX || canon_name(via_name, n, via) != 0) return 1;
     vn = via;
   }
-  for (size_t i = 0; p && i < p->n; i++) {
-    const netrule *r = &p->r[i];
-    if (r->kind == HC_NETRULE_DENY && port >= r->lo && port <= r->hi && (ip_match(r, &e) || name_match(r, vn)))
-      return 1;
-  }
-  return 0;
+  return p && deny_rule(p, &e, port, vn) != NULL;
 }
 
 int hc_netpolicy_check(const hc_netpolicy *p, int kind, const hc_netaddr *addr, int port,

@@ -1788,6 +1788,22 @@ TEST(decisions_any_port) {
   hc_netpolicy_free(p);
 }
 
+/* What an http rule's reach still obeys: never-reachable addresses and net.deny, nothing else. */
+TEST(denied_only) {
+  hc_netpolicy *p = mkpol("d=10.1.0.0/16:* d=evil.example:443 a=8.8.8.8:53");
+  hc_netaddr a;
+  CHECK(parse_ip("10.1.2.3", &a) && hc_netpolicy_denied(p, &a, 80, NULL) == 1);
+  CHECK(parse_ip("::ffff:10.1.2.3", &a) && hc_netpolicy_denied(p, &a, 80, NULL) == 1);
+  CHECK(parse_ip("10.2.0.1", &a) && hc_netpolicy_denied(p, &a, 80, NULL) == 0);   /* no allow needed */
+  CHECK(parse_ip("93.184.216.34", &a) && hc_netpolicy_denied(p, &a, 443, "EVIL.example.") == 1);
+  CHECK(hc_netpolicy_denied(p, &a, 80, "evil.example") == 0);
+  CHECK(parse_ip("224.0.0.1", &a) && hc_netpolicy_denied(p, &a, 80, NULL) == 1);
+  CHECK(parse_ip("1.2.3.4", &a) && hc_netpolicy_denied(p, &a, 0, NULL) == 1);
+  CHECK(hc_netpolicy_denied(NULL, &a, 80, NULL) == 0);
+  CHECK(hc_netpolicy_count(p, DE) == 2 && hc_netpolicy_count(p, AL) == 1 && hc_netpolicy_count(NULL, AL) == 0);
+  hc_netpolicy_free(p);
+}
+
 int main(void) {
   RUN(forms_parse_and_classify);
   RUN(forms_refused_under_name_and_broad_rules);
@@ -1807,6 +1823,7 @@ int main(void) {
   RUN(decisions_via);
   RUN(decisions_bad_arguments);
   RUN(decisions_any_port);
+  RUN(denied_only);
   RUN(names_allowed);
   RUN(format_and_sockaddr_round_trips);
   RUN(differential_ipv4_vs_inet_aton);
