@@ -240,15 +240,21 @@ static void on_hup(int sig) {
   if (g_rt) hc_reload(g_rt);
 }
 
-/* --landlock / --user, after the sockets are bound and before serving. `dir_of` names files whose
-** directories must stay writable (a --listen socket and the control socket, removed at exit). */
+/* --landlock / --user, after the sockets are bound and before serving. sock_a and sock_b are
+** socket files whose directories must stay writable (removed at exit): --listen's, --control's. */
 static int confine(hc_runtime *rt, const opts *o, const char *sock_a, const char *sock_b) {
   if (!o->landlock && !o->user) return 0;
-  char da[PATH_MAX] = "", db[PATH_MAX] = "";
-  const char *rw[3] = {NULL, NULL, NULL};
+  char dirs[2][PATH_MAX];
+  const char *socks[2] = {sock_a, sock_b}, *rw[3] = {NULL, NULL, NULL};
   int n = 0;
-  if (sock_a) { snprintf(da, sizeof da, "%s", sock_a); char *s = strrchr(da, '/'); if (s) *s = '\0'; else strcpy(da, "."); rw[n++] = da; }
-  if (sock_b) { snprintf(db, sizeof db, "%s", sock_b); char *s = strrchr(db, '/'); if (s) *s = '\0'; else strcpy(db, "."); rw[n++] = db; }
+  for (int i = 0; i < 2; i++) {
+    if (!socks[i]) continue;
+    snprintf(dirs[i], sizeof dirs[i], "%s", socks[i]);
+    char *slash = strrchr(dirs[i], '/');
+    if (slash) *slash = '\0';
+    else strcpy(dirs[i], ".");
+    rw[n++] = dirs[i];
+  }
   char *err = NULL;
   if (hc_confine(rt, o->user, o->landlock, rw, &err) != 0) {
     fprintf(stderr, "hostcall: %s\n", err ? err : "cannot confine the process");

@@ -70,8 +70,8 @@ hc_runtime *hc_runtime_new_file(const char *policy_path, const hc_config *cfg, c
 ** Host paths in such a policy must be absolute. */
 hc_runtime *hc_runtime_new_string(const char *src, size_t len, const char *name,
                                   const hc_config *cfg, char **errmsg);
-/* A runtime of many tenants: one per DIR/NAME.lua (the tenant is NAME unless the policy says
-** otherwise), in name order. A policy that fails to load is logged (through cfg->log) with its
+/* A runtime of many tenants: one per DIR/NAME.lua, tenant NAME (a policy whose `tenant` field
+** names another tenant is skipped, like one that fails to load), in name order. A policy that fails to load is logged (through cfg->log) with its
 ** file and skipped; NULL only when none loads. */
 hc_runtime *hc_runtime_new_tenants(const char *dir, const hc_config *cfg, char **errmsg);
 size_t hc_tenant_count(const hc_runtime *rt);
