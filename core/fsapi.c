@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #define FS_LIST_MAX 10000          /* entries one page may hold */
+#define HC_PEEK_MAX 65536          /* fs.read lengths served by a single pread (peek_read) */
 
 typedef struct hc_mount {
   char *guest;
@@ -396,55 +397,125 @@ static int fs_stat(lua_State *L) {
   return 1;
 }
 
+/* Lua allocations can raise (the tenant's memory cap). A primitive holding an fd or a directory
+** stream of its own makes them through these protected calls and releases what it holds before
+** the error goes on: a guest must not be able to pile up host fds with answers that never fit. */
+static int new_buffer_p(lua_State *L) {
+  size_t cap = (size_t)lua_tointeger(L, 1);
+  if (lua_toboolean(L, 2)) hc_json_push_text(L, cap);
+  else lua_newuserdatauv(L, cap, 0);
+  return 1;
+}
+
+static void release(int fd, DIR *d) {
+  if (d) closedir(d);
+  else if (fd >= 0) close(fd);
+}
+
+/* cap bytes on the stack: a hostcall.text when text, else a plain buffer. When the allocation
+** raises, fd (or d) is released first; -1 and NULL hold nothing. */
+static void *push_buffer(lua_State *L, size_t cap, int text, int fd, DIR *d) {
+  if (fd < 0 && !d) return text ? (void *)hc_json_push_text(L, cap) : lua_newuserdatauv(L, cap, 0);
+  lua_pushcfunction(L, new_buffer_p);
+  lua_pushinteger(L, (lua_Integer)cap);
+  lua_pushboolean(L, text);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    release(fd, d);
+    lua_error(L);
+  }
+  return lua_touserdata(L, -1);
+}
+
 /* Read up to len bytes at off (or sequentially when off < 0) into a Lua string; eof per the
 ** contract: regular files by size, anything else by a read of 0 bytes. With b64, the result is
-** the bytes' base64 as a JSON text, and the byte count is a third result. */
-static int read_into(lua_State *L, int fd, lua_Integer off, lua_Integer len, const struct stat *known,
-                     int b64) {
+** the bytes' base64 as a JSON text, and the byte count is a third result. With own, the fd is
+** the caller's to drop: it is closed here, before anything that could raise. */
+static int read_into(lua_State *L, int fd, int own, lua_Integer off, lua_Integer len,
+                     const struct stat *known, int b64) {
   hc_tenant *t = tenant_of(L);
-  if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
+  if (len > t->limits.read_bytes) {
+    if (own) close(fd);
+    return fail_limit(L, "size", "read longer than limits.read_bytes");
+  }
   /* base64: a text (core/json.c) the encoder copies as it is; the bytes are read into its tail
-  ** and encoded forwards in place. Plain: a Lua string. */
+  ** and encoded forwards in place. Plain: a buffer made a Lua string at the end. */
   hc_json_text *txt = NULL;
-  luaL_Buffer b;
   char *buf;
   if (b64) {
-    txt = hc_json_push_text(L, HC_BASE64_INPLACE_CAP((size_t)len));
+    txt = push_buffer(L, HC_BASE64_INPLACE_CAP((size_t)len), 1, own ? fd : -1, NULL);
     buf = txt->p;
   } else {
-    buf = luaL_buffinitsize(L, &b, (size_t)len);
+    buf = push_buffer(L, (size_t)len, 0, own ? fd : -1, NULL);
   }
   char *p = buf + (b64 ? txt->cap - (size_t)len : 0);
   size_t got = 0;
-  int zero = 0;
+  int zero = 0, err = 0;
   while ((lua_Integer)got < len) {
     ssize_t n = off >= 0 ? pread(fd, p + got, (size_t)len - got, (off_t)(off + (lua_Integer)got))
                          : read(fd, p + got, (size_t)len - got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       if ((errno == EAGAIN || errno == EWOULDBLOCK) && got > 0) break;
-      int e = errno;
-      if (!b64) luaL_pushresultsize(&b, 0);
-      lua_pop(L, 1);
-      return fail(L, -e, "read");
+      err = errno;
+      break;
     }
     if (n == 0) { zero = 1; break; }
     got += (size_t)n;
   }
-  if (b64) txt->n = hc_base64_encode((const unsigned char *)p, got, buf);
-  else luaL_pushresultsize(&b, got);
-  struct stat st;
-  int eof;
-  /* A regular file opened by path was stat'ed just before the read; a size change in between
-  ** only moves eof, which is a snapshot anyway. */
-  if (known) st = *known;
-  if ((known || fstat(fd, &st) == 0) && S_ISREG(st.st_mode)) {
-    lua_Integer end = off >= 0 ? off + (lua_Integer)got : (lua_Integer)lseek(fd, 0, SEEK_CUR);
-    eof = end >= (lua_Integer)st.st_size;
+  int eof = 0;
+  if (!err) {
+    struct stat st;
+    /* A regular file opened by path was stat'ed just before the read; a size change in between
+    ** only moves eof, which is a snapshot anyway. */
+    if (known) st = *known;
+    if ((known || fstat(fd, &st) == 0) && S_ISREG(st.st_mode)) {
+      lua_Integer end = off >= 0 ? off + (lua_Integer)got : (lua_Integer)lseek(fd, 0, SEEK_CUR);
+      eof = end >= (lua_Integer)st.st_size;
+    } else {
+      eof = zero && got == 0;
+    }
+  }
+  if (own) close(fd);
+  if (err) {
+    lua_pop(L, 1);
+    return fail(L, -err, "read");
+  }
+  if (b64) {
+    txt->n = hc_base64_encode((const unsigned char *)p, got, buf);
   } else {
-    eof = zero && got == 0;
+    lua_pushlstring(L, buf, got);
+    lua_remove(L, -2);
   }
   lua_pushboolean(L, eof);
+  if (!b64) return 2;
+  lua_pushinteger(L, (lua_Integer)got);
+  return 3;
+}
+
+/* A read of at most HC_PEEK_MAX bytes from a file opened by path: one pread of len + 1 bytes
+** into the runtime's buffer. More than len back: not at the end; fewer: the end (a pread on a
+** seekable file comes back short only there). That spares the fstat a size would cost, and a
+** directory answers EISDIR by itself. The count, -errno, or -ESPIPE with nothing consumed (a
+** FIFO, or a length the buffer cannot hold): then the caller takes the fstat way. */
+static ssize_t peek_pread(hc_runtime *rt, int fd, lua_Integer off, lua_Integer len) {
+  if (len > HC_PEEK_MAX) return -ESPIPE;
+  if (!rt->peek && !(rt->peek = malloc(HC_PEEK_MAX + 1))) return -ESPIPE;
+  ssize_t n;
+  do n = pread(fd, rt->peek, (size_t)len + 1, (off_t)off);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
+}
+
+/* What peek_pread read, as read_into's results (the fd already closed). */
+static int push_peeked(lua_State *L, const char *bytes, size_t n, lua_Integer len, int b64) {
+  size_t got = n > (size_t)len ? (size_t)len : n;
+  if (b64) {
+    hc_json_text *txt = hc_json_push_text(L, HC_BASE64_ENCODED_LEN(got));
+    txt->n = hc_base64_encode((const unsigned char *)bytes, got, txt->p);
+  } else {
+    lua_pushlstring(L, bytes, got);
+  }
+  lua_pushboolean(L, n <= (size_t)len);
   if (!b64) return 2;
   lua_pushinteger(L, (lua_Integer)got);
   return 3;
@@ -468,6 +539,12 @@ static int fs_read(lua_State *L) {
   if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
   int fd = hc_capdir_openat(g.cap, g.rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
+  ssize_t n = peek_pread(t->rt, fd, off, len);
+  if (n != -ESPIPE) {
+    close(fd);
+    if (n < 0) return fail(L, (int)n, lua_tostring(L, 1));
+    return push_peeked(L, t->rt->peek, (size_t)n, len, b64);
+  }
   struct stat st;
   if (fstat(fd, &st) != 0) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }
   if (S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }
@@ -477,9 +554,7 @@ static int fs_read(lua_State *L) {
   } else if (len > 65536) {
     len = 65536;   /* a FIFO or device: one buffer at a time */
   }
-  int n = read_into(L, fd, off, len, &st, b64);
-  close(fd);
-  return n;
+  return read_into(L, fd, 1, off, len, &st, b64);
 }
 
 /* write(path, data, offset, append, create, truncate, exclusive) */
@@ -563,6 +638,34 @@ static int push_entry(lua_State *L, int dirfd, struct dirent *de, int index) {
 }
 
 /* Read up to limit entries from d into a new array; *more: entries remain. */
+static int read_entries(lua_State *L, DIR *d, lua_Integer limit, int *more, long *resume);
+
+typedef struct {
+  DIR *d;
+  lua_Integer limit;
+  int more, r;
+  long resume;
+} list_job;
+
+static int read_entries_p(lua_State *L) {
+  list_job *j = lua_touserdata(L, 1);
+  j->r = read_entries(L, j->d, j->limit, &j->more, &j->resume);
+  return 1;
+}
+
+/* read_entries for a stream the caller owns: closed whatever happens, a raise included. */
+static int read_entries_closing(lua_State *L, DIR *d, lua_Integer limit, int *more, long *resume) {
+  list_job j = { d, limit, 0, 0, 0 };
+  lua_pushcfunction(L, read_entries_p);
+  lua_pushlightuserdata(L, &j);
+  int st = lua_pcall(L, 1, 1, 0);
+  closedir(d);
+  if (st != LUA_OK) lua_error(L);
+  *more = j.more;
+  *resume = j.resume;
+  return j.r;
+}
+
 static int read_entries(lua_State *L, DIR *d, lua_Integer limit, int *more, long *resume) {
   push_array(L, 0);
   int i = 0;
@@ -654,9 +757,8 @@ static int fs_list(lua_State *L) {
   if (cursor) seekdir(d, pos);
   int more;
   long resume = 0;
-  int r = read_entries(L, d, limit, &more, &resume);
-  closedir(d);
-  if (r) return fail(L, r, lua_tostring(L, 1));
+  int r = read_entries_closing(L, d, limit, &more, &resume);
+  if (r) { lua_pop(L, 1); return fail(L, r, lua_tostring(L, 1)); }
   if (more) {
     char text[64];
     snprintf(text, sizeof text, "%ld.%016llx", resume,
@@ -952,14 +1054,15 @@ static int io_read(lua_State *L) {
   hc_tenant *t = tenant_of(L);
   if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
   struct stat st;
-  if (fstat(h->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+  int known = fstat(h->fd, &st) == 0;
+  if (known && S_ISREG(st.st_mode)) {
     lua_Integer pos = off >= 0 ? off : (lua_Integer)lseek(h->fd, 0, SEEK_CUR);
     lua_Integer avail = (lua_Integer)st.st_size > pos ? (lua_Integer)st.st_size - pos : 0;
     if (len > avail) len = avail;
   } else if (len > 65536) {
     len = 65536;
   }
-  return read_into(L, h->fd, off, len, NULL, b64);
+  return read_into(L, h->fd, 0, off, len, known ? &st : NULL, b64);
 }
 
 static int io_write(lua_State *L) {

@@ -182,6 +182,7 @@ struct hc_runtime {
   volatile sig_atomic_t wd_armed;
   hc_tenant *_Atomic active;  /* the tenant running Lua now */
   hc_buf audit;
+  char *peek;               /* fsapi.c: HC_PEEK_MAX + 1 bytes for fs.read's single pread */
   time_t audit_sec;         /* the second audit_stamp was formatted for */
   char audit_stamp[64];
 };

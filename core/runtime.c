@@ -591,6 +591,7 @@ void hc_runtime_free(hc_runtime *rt) {
   hc_buf_free(&rt->scratch);
   hc_buf_free(&rt->rpc_scratch);
   hc_buf_free(&rt->audit);
+  free(rt->peek);
   runtime_free_fields(rt);
   free(rt);
 }
