@@ -28,7 +28,8 @@
 #include <unistd.h>
 
 #define FS_LIST_MAX 10000          /* entries one page may hold */
-#define HC_PEEK_MAX 65536          /* fs.read lengths served by a single pread (peek_read) */
+#define HC_PEEK_MAX 65536          /* fs.read lengths served by a single pread (peek_pread) */
+#define HC_DIRECT_MAX 16384        /* base64 fs.read lengths read straight into their text */
 
 typedef struct hc_mount {
   char *guest;
@@ -402,7 +403,7 @@ static int fs_stat(lua_State *L) {
 ** the error goes on: a guest must not be able to pile up host fds with answers that never fit. */
 static int new_buffer_p(lua_State *L) {
   size_t cap = (size_t)lua_tointeger(L, 1);
-  if (lua_toboolean(L, 2)) hc_json_push_text(L, cap);
+  if (lua_toboolean(L, 2)) hc_json_push_base64(L, cap);
   else lua_newuserdatauv(L, cap, 0);
   return 1;
 }
@@ -412,10 +413,10 @@ static void release(int fd, DIR *d) {
   else if (fd >= 0) close(fd);
 }
 
-/* cap bytes on the stack: a hostcall.text when text, else a plain buffer. When the allocation
-** raises, fd (or d) is released first; -1 and NULL hold nothing. */
+/* cap bytes on the stack: a base64 hostcall.text when text, else a plain buffer. When the
+** allocation raises, fd (or d) is released first; -1 and NULL hold nothing. */
 static void *push_buffer(lua_State *L, size_t cap, int text, int fd, DIR *d) {
-  if (fd < 0 && !d) return text ? (void *)hc_json_push_text(L, cap) : lua_newuserdatauv(L, cap, 0);
+  if (fd < 0 && !d) return text ? (void *)hc_json_push_base64(L, cap) : lua_newuserdatauv(L, cap, 0);
   lua_pushcfunction(L, new_buffer_p);
   lua_pushinteger(L, (lua_Integer)cap);
   lua_pushboolean(L, text);
@@ -437,17 +438,16 @@ static int read_into(lua_State *L, int fd, int own, lua_Integer off, lua_Integer
     if (own) close(fd);
     return fail_limit(L, "size", "read longer than limits.read_bytes");
   }
-  /* base64: a text (core/json.c) the encoder copies as it is; the bytes are read into its tail
-  ** and encoded forwards in place. Plain: a buffer made a Lua string at the end. */
+  /* base64: a text (core/json.c) holding the bytes, which the encoder writes as base64 straight
+  ** into the answer. Plain: a buffer made a Lua string at the end. */
   hc_json_text *txt = NULL;
-  char *buf;
+  char *p;
   if (b64) {
-    txt = push_buffer(L, HC_BASE64_INPLACE_CAP((size_t)len), 1, own ? fd : -1, NULL);
-    buf = txt->p;
+    txt = push_buffer(L, (size_t)len, 1, own ? fd : -1, NULL);
+    p = txt->p;
   } else {
-    buf = push_buffer(L, (size_t)len, 0, own ? fd : -1, NULL);
+    p = push_buffer(L, (size_t)len, 0, own ? fd : -1, NULL);
   }
-  char *p = buf + (b64 ? txt->cap - (size_t)len : 0);
   size_t got = 0;
   int zero = 0, err = 0;
   while ((lua_Integer)got < len) {
@@ -481,9 +481,9 @@ static int read_into(lua_State *L, int fd, int own, lua_Integer off, lua_Integer
     return fail(L, -err, "read");
   }
   if (b64) {
-    txt->n = hc_base64_encode((const unsigned char *)p, got, buf);
+    hc_json_text_set_bytes(txt, got);
   } else {
-    lua_pushlstring(L, buf, got);
+    lua_pushlstring(L, p, got);
     lua_remove(L, -2);
   }
   lua_pushboolean(L, eof);
@@ -497,21 +497,26 @@ static int read_into(lua_State *L, int fd, int own, lua_Integer off, lua_Integer
 ** seekable file comes back short only there). That spares the fstat a size would cost, and a
 ** directory answers EISDIR by itself. The count, -errno, or -ESPIPE with nothing consumed (a
 ** FIFO, or a length the buffer cannot hold): then the caller takes the fstat way. */
-static ssize_t peek_pread(hc_runtime *rt, int fd, lua_Integer off, lua_Integer len) {
-  if (len > HC_PEEK_MAX) return -ESPIPE;
-  if (!rt->peek && !(rt->peek = malloc(HC_PEEK_MAX + 1))) return -ESPIPE;
+static ssize_t peek_pread(char *buf, int fd, lua_Integer off, lua_Integer len) {
+  if (len > HC_PEEK_MAX || !buf) return -ESPIPE;
   ssize_t n;
-  do n = pread(fd, rt->peek, (size_t)len + 1, (off_t)off);
+  do n = pread(fd, buf, (size_t)len + 1, (off_t)off);
   while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : n;
+}
+
+static char *peek_buffer(hc_runtime *rt) {
+  if (!rt->peek) rt->peek = malloc(HC_PEEK_MAX + 1);
+  return rt->peek;
 }
 
 /* What peek_pread read, as read_into's results (the fd already closed). */
 static int push_peeked(lua_State *L, const char *bytes, size_t n, lua_Integer len, int b64) {
   size_t got = n > (size_t)len ? (size_t)len : n;
   if (b64) {
-    hc_json_text *txt = hc_json_push_text(L, HC_BASE64_ENCODED_LEN(got));
-    txt->n = hc_base64_encode((const unsigned char *)bytes, got, txt->p);
+    hc_json_text *txt = hc_json_push_base64(L, got);
+    memcpy(txt->p, bytes, got);
+    hc_json_text_set_bytes(txt, got);
   } else {
     lua_pushlstring(L, bytes, got);
   }
@@ -537,14 +542,22 @@ static int fs_read(lua_State *L) {
   if (off < 0 || len < 0) return fail(L, -EINVAL, lua_tostring(L, 1));
   hc_tenant *t = tenant_of(L);
   if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
+  /* A small base64 read goes straight into its text, made before the open: if the tenant's
+  ** memory cap refuses it, nothing is held yet. Others peek through the runtime's buffer. */
+  hc_json_text *direct = b64 && len < HC_DIRECT_MAX ? hc_json_push_base64(L, (size_t)len + 1) : NULL;
   int fd = hc_capdir_openat(g.cap, g.rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
   if (fd < 0) return fail(L, fd, lua_tostring(L, 1));
-  ssize_t n = peek_pread(t->rt, fd, off, len);
+  ssize_t n = peek_pread(direct ? direct->p : peek_buffer(t->rt), fd, off, len);
   if (n != -ESPIPE) {
     close(fd);
     if (n < 0) return fail(L, (int)n, lua_tostring(L, 1));
-    return push_peeked(L, t->rt->peek, (size_t)n, len, b64);
+    if (!direct) return push_peeked(L, t->rt->peek, (size_t)n, len, b64);
+    hc_json_text_set_bytes(direct, (size_t)n > (size_t)len ? (size_t)len : (size_t)n);
+    lua_pushboolean(L, (size_t)n <= (size_t)len);
+    lua_pushinteger(L, (lua_Integer)direct->raw);
+    return 3;
   }
+  if (direct) lua_pop(L, 1);
   struct stat st;
   if (fstat(fd, &st) != 0) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }
   if (S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }

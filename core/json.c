@@ -29,6 +29,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "base64.h"
 #include "json.h"
 
 
@@ -813,14 +814,28 @@ static int text_len (lua_State *L) {
 
 static int text_tostring (lua_State *L) {
   hc_json_text *t = lua_touserdata(L, 1);
-  lua_pushlstring(L, t->p, t->n);
+  if (t->b64) {
+    luaL_Buffer b;
+    char *d = luaL_buffinitsize(L, &b, t->n);
+    luaL_pushresultsize(&b, hc_base64_encode((const unsigned char *)t->p, t->raw, d));
+  } else {
+    lua_pushlstring(L, t->p, t->n);
+  }
   return 1;
+}
+
+hc_json_text *hc_json_push_base64 (lua_State *L, size_t cap) {
+  hc_json_text *t = hc_json_push_text(L, cap);
+  t->b64 = 1;
+  return t;
 }
 
 hc_json_text *hc_json_push_text (lua_State *L, size_t cap) {
   hc_json_text *t = lua_newuserdatauv(L, sizeof *t + cap, 0);
   t->n = 0;
   t->cap = cap;
+  t->raw = 0;
+  t->b64 = 0;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &text_mt_key) == LUA_TNIL) {
     lua_pop(L, 1);
     lua_createtable(L, 0, 4);
@@ -1083,12 +1098,24 @@ static int enc_array (Enc *E, int idx, int sch, int depth, lua_Integer n) {
   return 0;
 }
 
+/* The schema only tells an empty table's kind ([] or {}): it is looked at for values that are
+** tables, so an answer of strings and numbers costs no schema walk. */
+static void object_subschemas (lua_State *L, int sch, int slot, int *props, int *addl) {
+  int p = sub_schema(L, sch, "properties"), a;
+  if (p) lua_replace(L, slot);
+  a = sub_schema(L, sch, "additionalProperties");
+  if (a) lua_replace(L, slot + 1);
+  *props = p ? slot : 0;
+  *addl = a ? slot + 1 : 0;
+}
+
 static int enc_object (Enc *E, int idx, int sch, int depth) {
   lua_State *L = E->L;
   int base = lua_gettop(L);
-  int props = sub_schema(L, sch, "properties");
-  int addl = sub_schema(L, sch, "additionalProperties");
+  int props = 0, addl = 0, looked = sch == 0;
   int first = 1;
+  lua_pushnil(L);  /* slots for the properties and additionalProperties schemas */
+  lua_pushnil(L);
   hc_buf_addc(E->b, '{');
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -1104,12 +1131,16 @@ static int enc_object (Enc *E, int idx, int sch, int depth) {
     if (hc_json_add_string(E->b, k, kl))
       return enc_fail(E, ERR_UTF8);
     hc_buf_addc(E->b, ':');
-    if (props) {
+    if (lua_type(L, v) == LUA_TTABLE && !looked) {
+      object_subschemas(L, sch, base + 1, &props, &addl);
+      looked = 1;
+    }
+    if (props && lua_type(L, v) == LUA_TTABLE) {
       lua_pushvalue(L, v - 1);
       if (lua_rawget(L, props) == LUA_TTABLE) sub = v + 1;
       else lua_pop(L, 1);
     }
-    if (sub == 0 && addl) {
+    if (sub == 0 && addl && lua_type(L, v) == LUA_TTABLE) {
       lua_pushvalue(L, addl);
       sub = v + 1;
     }
@@ -1197,10 +1228,16 @@ static int enc_value (Enc *E, int idx, int sch, int depth) {
       hc_json_text *t = to_text(L, idx);
       if (!t)
         return enc_fail(E, "unsupported type userdata");
-      hc_buf_reserve(E->b, t->n + 2);
-      hc_buf_addc(E->b, '"');
-      hc_buf_add(E->b, t->p, t->n);
-      hc_buf_addc(E->b, '"');
+      if (hc_buf_reserve(E->b, t->n + 2))
+        return 0;  /* out of memory: the caller looks at E->b->oom */
+      E->b->p[E->b->n++] = '"';
+      if (t->b64)
+        E->b->n += hc_base64_encode((const unsigned char *)t->p, t->raw, E->b->p + E->b->n);
+      else {
+        memcpy(E->b->p + E->b->n, t->p, t->n);
+        E->b->n += t->n;
+      }
+      E->b->p[E->b->n++] = '"';
       return 0;
     }
     case LUA_TTHREAD: return enc_fail(E, "unsupported type thread");

@@ -54,11 +54,21 @@ void hc_json_push_null(lua_State *L);
 ** copied into one). Only the core makes them, and only of printable ASCII other than '"' and
 ** '\\'. Lua sees a userdata named hostcall.text: #t is its length, tostring(t) a string copy. */
 typedef struct hc_json_text {
-  size_t n, cap;
+  size_t n, cap;   /* the text's length; the room in p */
+  size_t raw;      /* base64 texts: the bytes held in p, whose base64 the text is */
+  int b64;
   char p[];
 } hc_json_text;
 /* Push a new text with room for cap bytes and length 0 (memory from the state's allocator). */
 hc_json_text *hc_json_push_text(lua_State *L, size_t cap);
+/* Push a text that is the base64 of up to cap bytes the caller puts in p, then names with
+** hc_json_text_set_bytes. The bytes are encoded where the text is used: the JSON encoder writes
+** their base64 straight into its output (one pass, no copy); tostring makes a string of it. */
+hc_json_text *hc_json_push_base64(lua_State *L, size_t cap);
+static inline void hc_json_text_set_bytes(hc_json_text *t, size_t n) {
+  t->raw = n;
+  t->n = (n + 2) / 3 * 4;
+}
 
 /* Encode the value at idx into out. schema_idx (0 = none) is a JSON-Schema table used only as a
 ** hint: an empty table whose schema says type "array" encodes as []. Returns 0, or -1 with a static

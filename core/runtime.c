@@ -609,7 +609,8 @@ static void turn(hc_runtime *rt, int timeout_ms) {
   hc_sessions_reap(rt);
 }
 
-#define HC_CALL_HANDOVER 65536   /* answers this big are given to the caller, not copied */
+#define HC_CALL_HANDOVER 4096    /* answers this big are given to the caller, not copied */
+#define HC_CALL_KEEP (1 << 20)   /* up to this size, a handed-over buffer is replaced at once */
 
 int hc_call(hc_runtime *rt, const char *request, size_t len, char **response, size_t *response_len) {
   *response = NULL;
@@ -636,12 +637,16 @@ int hc_call(hc_runtime *rt, const char *request, size_t len, char **response, si
   rt->in_call = 0;
   if (s->out.oom) { hc_buf_reset(&s->out); return -1; }
   if (s->out.n >= HC_CALL_HANDOVER && hc_buf_reserve(&s->out, 1) == 0) {
-    /* A big answer is handed over, not copied; the next one gets a buffer of its own. */
+    /* A big answer is handed over, not copied. The session gets a fresh buffer of the same
+    ** size (up to 1 MiB), so the next answer of that size does not grow one step by step. */
+    size_t cap = s->out.cap <= HC_CALL_KEEP ? s->out.cap : 0;
+    char *fresh = cap ? malloc(cap) : NULL;
     s->out.p[s->out.n] = '\0';
     *response = s->out.p;
     *response_len = s->out.n;
-    s->out.p = NULL;
-    s->out.n = s->out.cap = 0;
+    s->out.p = fresh;
+    s->out.cap = fresh ? cap : 0;
+    s->out.n = 0;
     return 0;
   }
   if (s->out.n) {

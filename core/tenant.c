@@ -44,7 +44,7 @@ static void *tenant_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     hc_sandbox_trip(t, HC_TRIP_MEMORY);   /* a call at its cap cannot catch this with pcall */
     return NULL;
   }
-  void *p = realloc(ptr, nsize);
+  void *p = ptr ? realloc(ptr, nsize) : malloc(nsize);
   if (!p) return NULL;
   t->mem_used = t->mem_used - old + nsize;
   return p;
