@@ -59,6 +59,16 @@ static double raw_loop(int root, double secs) {
   return (t - t0) / (double)n;
 }
 
+/* Whether the answer holds `expect` outside its data string: scanning the 5.5 KB of base64
+** with strstr would bill the harness to the runtime. */
+static int answer_has(const char *resp, size_t rl, const char *expect) {
+  const char *d = strstr(resp, "\"data\":\"");
+  if (!d) return strstr(resp, expect) != NULL;
+  const char *end = memchr(d + 8, '"', rl - (size_t)(d + 8 - resp));
+  if (!end) return 0;
+  return memmem(resp, (size_t)(d - resp), expect, strlen(expect)) != NULL || strstr(end, expect) != NULL;
+}
+
 static double api_loop(hc_runtime *rt, const char *req, const char *expect, double secs) {
   size_t len = strlen(req);
   long n = 0;
@@ -67,7 +77,7 @@ static double api_loop(hc_runtime *rt, const char *req, const char *expect, doub
     for (int i = 0; i < 64; i++) {
       char *resp;
       size_t rl;
-      if (hc_call(rt, req, len, &resp, &rl) != 0 || !resp || !strstr(resp, expect)) {
+      if (hc_call(rt, req, len, &resp, &rl) != 0 || !resp || !answer_has(resp, rl, expect)) {
         fprintf(stderr, "bench_fs: unexpected answer: %s\n", resp ? resp : "(none)");
         exit(1);
       }
@@ -175,8 +185,10 @@ static hc_runtime *make(const char *dir, int resolver) {
 }
 
 int main(int argc, char **argv) {
-  int rounds = argc > 1 ? atoi(argv[1]) : 5;
-  if (rounds < 1 || rounds > 32) rounds = 5;
+  /* Many short interleaved rounds: a busy spell on this shared machine then falls on a raw
+  ** round and its fs.read round alike, and the median of the per-round ratios sets it aside. */
+  int rounds = argc > 1 ? atoi(argv[1]) : 15;
+  if (rounds < 1 || rounds > 32) rounds = 15;
   char dir[] = "/tmp/hc-bench-fs-XXXXXX";
   if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
   char path[256];
@@ -195,13 +207,13 @@ int main(int argc, char **argv) {
   const char *wr = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"fs.write\",\"params\":{\"path\":\"/data/d/w\",\"data\":\"aGVsbG8=\"}}";
   double raw[32], api[32], apiw[32], stat_t[32], write_t[32], ratio[32], cratio[32];
   for (int k = 0; k < rounds; k++) {
-    raw[k] = raw_loop(root, 0.25);
+    raw[k] = raw_loop(root, 0.1);
     double raw_cpu = last_cpu;
-    api[k] = api_loop(rt, rd, "\"bytes_read\":4096", 0.25);
+    api[k] = api_loop(rt, rd, "\"bytes_read\":4096", 0.1);
     cratio[k] = raw_cpu / last_cpu;
-    apiw[k] = api_loop(walk, rd, "\"bytes_read\":4096", 0.25);
-    stat_t[k] = api_loop(rt, st, "\"size\":4096", 0.15);
-    write_t[k] = api_loop(rt, wr, "\"bytes_written\":5", 0.15);
+    apiw[k] = api_loop(walk, rd, "\"bytes_read\":4096", 0.08);
+    stat_t[k] = api_loop(rt, st, "\"size\":4096", 0.05);
+    write_t[k] = api_loop(rt, wr, "\"bytes_written\":5", 0.05);
     ratio[k] = raw[k] / api[k];
   }
   qsort(raw, (size_t)rounds, sizeof(double), cmp);

@@ -6,7 +6,7 @@
 # Knobs (environment, defaults in brackets): ROUNDS [9] and ROUND_MS [1200] for the 64-deep
 # socket rounds, W1_ROUNDS [4] and W1_MS [1000] for the window-1 rounds, PING_ROUNDS [5] and
 # PING_ROUND_MS [300] for bench_ping, BENCH_CALLGRIND=0 to skip the instruction counts,
-# SANDBOX_ROUNDS [9] and SANDBOX_TENANTS [2000] for bench_sandbox, FS_ROUNDS [5] for bench_fs,
+# SANDBOX_ROUNDS [9] and SANDBOX_TENANTS [2000] for bench_sandbox, FS_ROUNDS [15] for bench_fs,
 # FSOCK_ROUNDS [5] and FSOCK_MS [1000] for the fs.read socket rounds, NET_ROUNDS [5] for bench_net,
 # TOOL_ROUNDS [5] for bench_tool, TENANTS_N [1000] (the figure: 10000, several minutes to
 # load) and TENANTS_SECS [2] for bench_tenants, NODE (the node binary).
@@ -204,7 +204,7 @@ echo
 # }=====
 
 # {===== 6. the filesystem through the C API vs the raw syscall loop =====
-"$BIN/bench_fs" "${FS_ROUNDS:-5}" || { echo "bench: bench_fs failed" >&2; exit 1; }
+"$BIN/bench_fs" "${FS_ROUNDS:-15}" || { echo "bench: bench_fs failed" >&2; exit 1; }
 echo
 # }=====
 
