@@ -21,6 +21,9 @@ int hc_loop_init(hc_loop *loop) {
   loop->heap = NULL;
   loop->nheap = loop->capheap = 0;
   loop->ready = NULL;
+  loop->batch = NULL;
+  loop->nbatch = 0;
+  loop->ready_next = NULL;
   loop->now_us = hc_now_us();
   loop->epfd = epoll_create1(EPOLL_CLOEXEC);
   return loop->epfd < 0 ? -1 : 0;
@@ -75,6 +78,9 @@ int hc_loop_rewatch(hc_loop *loop, hc_watch *w, uint32_t events) {
 
 void hc_loop_unwatch(hc_loop *loop, hc_watch *w) {
   if (!w->registered) return;
+  for (int i = 0; i < loop->nbatch; i++)
+    if (loop->batch[i].data.ptr == w) loop->batch[i].data.ptr = NULL;
+  if (loop->ready_next == w) loop->ready_next = w->next_ready;
   if (w->always_ready) ready_remove(loop, w);
   else epoll_ctl(loop->epfd, EPOLL_CTL_DEL, w->fd, NULL); /* fails only if already closed */
   w->registered = 0;
@@ -179,15 +185,21 @@ int hc_loop_turn(hc_loop *loop, int max_wait_ms) {
     n = 0;
   }
   loop->now_us = hc_now_us();
+  loop->batch = evs;
+  loop->nbatch = n;
   for (int i = 0; i < n; i++) {
-    hc_watch *w = evs[i].data.ptr;
-    if (w->registered) w->cb(loop, w, evs[i].events);
+    hc_watch *w = evs[i].data.ptr;   /* NULL: unwatched by an earlier callback of this turn */
+    if (w && w->registered) w->cb(loop, w, evs[i].events);
   }
-  /* Always-ready watches: callbacks may unwatch themselves, so walk a snapshot of next links. */
-  for (hc_watch *w = loop->ready, *next; w; w = next) {
-    next = w->next_ready;
+  loop->batch = NULL;
+  loop->nbatch = 0;
+  /* Always-ready watches: a callback may unwatch any of them, the next one included, so the
+  ** next link is kept where unwatch can move it on. */
+  for (hc_watch *w = loop->ready; w; w = loop->ready_next) {
+    loop->ready_next = w->next_ready;
     if (w->registered && w->events) w->cb(loop, w, w->events);
     n++;
   }
+  loop->ready_next = NULL;
   return n + run_timers(loop);
 }

@@ -38,6 +38,11 @@ struct hc_loop {
   size_t nheap, capheap;
   hc_watch *ready;      /* always-ready watches */
   uint64_t now_us;      /* cached at the start of each turn */
+  /* The turn being dispatched: a callback may unwatch (and free) a watch whose event is still
+  ** to come in this batch, or that is the next always-ready one; unwatch clears it from both. */
+  struct epoll_event *batch;
+  int nbatch;
+  hc_watch *ready_next;
 };
 
 uint64_t hc_now_us(void);               /* CLOCK_MONOTONIC in microseconds */
@@ -46,6 +51,8 @@ void hc_loop_close(hc_loop *loop);
 /* Start watching w->fd for `events`; 0 or -1 with errno. A regular file becomes always-ready. */
 int hc_loop_watch(hc_loop *loop, hc_watch *w, uint32_t events);
 int hc_loop_rewatch(hc_loop *loop, hc_watch *w, uint32_t events);
+/* Stop watching; after this the loop never touches w again (not even for an event of the turn
+** being dispatched), so its owner may free it at once. */
 void hc_loop_unwatch(hc_loop *loop, hc_watch *w);
 /* Arm (or re-arm) a timer at an absolute monotonic time; -1 only if the heap cannot grow
 ** (owners call hc_loop_timer_reserve when they are created, so arming then cannot fail). */

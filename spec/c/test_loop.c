@@ -587,6 +587,78 @@ TEST(regular_files_unwatch_other_in_callback) {
   close(fb);
 }
 
+/* The owner of two watches frees them both from the first one's callback (a tool's pipes, a
+** session's fds): the loop must not touch the other again, though its event is still in this
+** turn's batch. The freed memory is then reused by something else that happens to look like a
+** registered watch; without the loop dropping the stale event, its callback would run. ASan
+** catches the plain use after free in the second test. */
+typedef struct { hc_watch w[2]; } watch_pair;
+static int stale_calls, owner_calls;
+static watch_pair *owned;
+
+static void on_stale(hc_loop *loop, hc_watch *w, uint32_t revents) {
+  (void)loop; (void)w; (void)revents;
+  stale_calls++;
+}
+
+static void on_owner_reuse(hc_loop *loop, hc_watch *w, uint32_t revents) {
+  (void)w; (void)revents;
+  owner_calls++;
+  hc_loop_unwatch(loop, &owned->w[0]);
+  hc_loop_unwatch(loop, &owned->w[1]);
+  for (int i = 0; i < 2; i++) {   /* "freed and reused": registered again, another callback */
+    memset(&owned->w[i], 0xAB, sizeof owned->w[i]);
+    owned->w[i].registered = 1;
+    owned->w[i].events = EPOLLIN;
+    owned->w[i].cb = on_stale;
+  }
+}
+
+static void on_owner_free(hc_loop *loop, hc_watch *w, uint32_t revents) {
+  (void)w; (void)revents;
+  owner_calls++;
+  hc_loop_unwatch(loop, &owned->w[0]);
+  hc_loop_unwatch(loop, &owned->w[1]);
+  free(owned);
+  owned = NULL;
+}
+
+static void run_owner_case(int regular, void (*cb)(hc_loop *, hc_watch *, uint32_t)) {
+  hc_loop loop;
+  uint64_t one = 1;
+  CHECK(hc_loop_init(&loop) == 0);
+  owned = calloc(1, sizeof *owned);
+  int fds[2];
+  for (int i = 0; i < 2; i++) {
+    fds[i] = regular ? tmpfile_fd() : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    owned->w[i].fd = fds[i];
+    owned->w[i].cb = cb;
+    CHECK(hc_loop_watch(&loop, &owned->w[i], EPOLLIN) == 0);
+    if (!regular) CHECK(write(fds[i], &one, sizeof one) == sizeof one);
+  }
+  CHECK(owned->w[0].always_ready == regular && owned->w[1].always_ready == regular);
+  stale_calls = owner_calls = 0;
+  hc_loop_turn(&loop, regular ? 0 : 1000);
+  CHECK(owner_calls == 1);
+  if (!CHECK(stale_calls == 0))
+    fprintf(stderr, "  a watch unwatched and reused by an earlier callback of the turn still ran\n");
+  free(owned);
+  owned = NULL;
+  hc_loop_close(&loop);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(watch_owner_frees_both_in_callback) {
+  run_owner_case(0, on_owner_reuse);
+  run_owner_case(0, on_owner_free);
+}
+
+TEST(regular_files_owner_frees_both_in_callback) {
+  run_owner_case(1, on_owner_reuse);
+  run_owner_case(1, on_owner_free);
+}
+
 int main(void) {
   RUN(timer_heap_random_past);
   RUN(timer_heap_random_future);
@@ -601,5 +673,7 @@ int main(void) {
   RUN(regular_file_always_ready);
   RUN(regular_files_unwatch_in_callback);
   RUN(regular_files_unwatch_other_in_callback);
+  RUN(watch_owner_frees_both_in_callback);
+  RUN(regular_files_owner_frees_both_in_callback);
   return tu_summary();
 }
