@@ -204,7 +204,9 @@ echo
 # }=====
 
 # {===== 6. the filesystem through the C API vs the raw syscall loop =====
-"$BIN/bench_fs" "${FS_ROUNDS:-15}" || { echo "bench: bench_fs failed" >&2; exit 1; }
+"$BIN/bench_fs" "${FS_ROUNDS:-15}" >"$TMP/fs.out" || { echo "bench: bench_fs failed" >&2; exit 1; }
+grep -v '^RESULT' "$TMP/fs.out"
+FSR=$(grep '^RESULT' "$TMP/fs.out")
 echo
 # }=====
 
@@ -214,11 +216,13 @@ echo
 # host file from both. Every answer must carry the whole file (bytes_read, eof, the base64's
 # start), so a server that answers errors or nothing cannot look fast.
 FSROOT=$TMP/fsroot
-mkdir -p "$FSROOT/input"
+mkdir -p "$FSROOT/input/list" "$FSROOT/output"
 awk 'BEGIN { for (i = 0; i < 4096; i++) printf "%c", 97 + i % 26 }' >"$FSROOT/input/file4k"
+for i in $(seq -w 0 15); do : >"$FSROOT/input/list/entry-$i"; done
+printf hello >"$FSROOT/output/w"
 FS_POLICY=$TMP/fs-policy.lua
-printf 'return { methods = { "fs.*" }, mounts = { ["/input"] = { path = "%s", perms = "ro" } } }\n' \
-  "$FSROOT/input" >"$FS_POLICY"
+printf 'return { methods = { "fs.*" }, mounts = { ["/input"] = { path = "%s", perms = "ro" }, ["/output"] = { path = "%s", perms = "rw" } } }\n' \
+  "$FSROOT/input" "$FSROOT/output" >"$FS_POLICY"
 HCFS_SOCK=$TMP/hcfs.sock
 NODEFS_SOCK=$TMP/nodefs.sock
 "$BIN/hostcall" serve --policy "$FS_POLICY" --listen "unix:$HCFS_SOCK" --audit /dev/null 2>"$TMP/hcfs.err" &
@@ -250,6 +254,22 @@ printf '   %-28s %9s  %-20s %s us\n' "hostcall (audit /dev/null)" "$(k "$HCFS")"
 printf '   %-28s %9s  %-20s %s us\n' "node_fs.js (realpath+prefix)" "$(k "$NODEFS")" "($(minmax <"$TMP/nodefs.rps"))" "$(us nodefs)"
 printf '   ratio hostcall/node: throughput %s (median of pairs %s; target >= 3.0)\n' "$RFS" "$PFS"
 printf '                        CPU per request %s (node us / hostcall us)\n' "$CPU_RFS"
+# The other methods over the same server, beside their raw C loops from section 6 (in-process,
+# no socket: the floor each call stands on).
+echo "   the other methods over the same socket, 64 deep (${FSOCK_ROUNDS} rounds each; raw loop in calls/s from section 6)"
+for m in stat write list; do
+  case $m in
+    stat) REQ=(--request '{"jsonrpc":"2.0","id":0,"method":"fs.stat","params":{"path":"/input/file4k"}}'
+               --expect-substring '"size":4096'); RAWUS=$(echo "$FSR" | field raw_stat_us) ;;
+    write) REQ=(--request '{"jsonrpc":"2.0","id":0,"method":"fs.write","params":{"path":"/output/w","data":"aGVsbG8=","offset":0}}'
+                --expect-substring '"bytes_written":5'); RAWUS=$(echo "$FSR" | field raw_write_us) ;;
+    list) REQ=(--request '{"jsonrpc":"2.0","id":0,"method":"fs.list","params":{"path":"/input/list"}}'
+               --expect-substring 'entry-15'); RAWUS=$(echo "$FSR" | field raw_list_us) ;;
+  esac
+  for _ in $(seq "$FSOCK_ROUNDS"); do sock "hc$m" "$HCFS_SOCK" "$HCFS_PID" 64 "$FSOCK_MS" "${REQ[@]}" >/dev/null; done
+  printf '   fs.%-8s hostcall %9s req/s  server CPU %s us/req   raw loop %s calls/s\n' "$m" \
+    "$(k "$(median <"$TMP/hc$m.rps")")" "$(us "hc$m")" "$(k "$(awk -v u="$RAWUS" 'BEGIN { if (u > 0) printf "%.0f", 1e6 / u; else print 0 }')")"
+done
 echo
 # }=====
 
@@ -286,6 +306,8 @@ printf '                    server CPU/request: hostcall %s us  node %s us  rati
 printf '   socket, 1 deep   hostcall %s  node %s  ratio %s\n' "$(k "$HC1")" "$(k "$NODE1")" "$(ratio "$HC1" "$NODE1")"
 printf '   sleeps           100 x 100 ms answered in %s ms; ping answered in %s ms; ping first: %s\n' \
   "$SLEEP_MS" "$SLEEP_PING" "$SLEEP_FIRST"
+printf '   fs.read in-proc  %s of the raw openat2+read+close loop (target >= 0.40; fastest rounds %s)\n' \
+  "$(echo "$FSR" | field read_ratio)" "$(echo "$FSR" | field read_best)"
 printf '   fs.read 4 KiB    hostcall %s  node %s  ratio %s (target >= 3.0)  pairs %s\n' \
   "$(k "$HCFS")" "$(k "$NODEFS")" "$RFS" "$PFS"
 printf '    over a socket   server CPU/request: hostcall %s us  node %s us  ratio %s\n' \
