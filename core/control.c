@@ -14,7 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CONTROL_LINE_MAX 64
+#define CONTROL_LINE_MAX 64   /* read at most 63 bytes: a command and its newline */
+#define CONTROL_LINE_TEXT "62"
 #define CONTROL_IDLE_US 5000000u
 
 typedef struct hc_control {
@@ -114,7 +115,10 @@ static void control_command(hc_control *c) {
   c->line[c->n < CONTROL_LINE_MAX ? c->n : CONTROL_LINE_MAX - 1] = '\0';
   char *nl = strchr(c->line, '\n');
   if (nl) *nl = '\0';
-  if (strcmp(c->line, "stats") == 0) {
+  if (!nl) {   /* the buffer filled before a newline: said so, and nothing of it is run */
+    hc_buf_adds(&c->out, "{\"error\":\"command line too long: at most " CONTROL_LINE_TEXT
+                         " bytes before the newline\"}");
+  } else if (strcmp(c->line, "stats") == 0) {
     stats_into(rt, &c->out);
   } else if (strcmp(c->line, "reload") == 0) {
     hc_reload_now(rt);

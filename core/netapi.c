@@ -858,6 +858,8 @@ static int net_recvfrom(lua_State *L) {
 
 /* {===== poll ===== */
 
+#define POLL_MAX 1024   /* handles one net.poll may name (the method's maxItems too) */
+
 /* A private epoll set over the polled sockets; the loop watches the set itself. Freed by the
 ** collector (the call may be cut short while it waits), its watch dropped before that. */
 typedef struct pollset {
@@ -877,8 +879,8 @@ static int poll_step(lua_State *L, int status, lua_KContext ctx) {
   lua_settop(L, 4);
   hc_tenant *t = tenant_of(L);
   pollset *ps = lua_touserdata(L, 4);
-  struct epoll_event evs[64];
-  int n = epoll_wait(ps->h.fd, evs, 64, 0);
+  struct epoll_event evs[POLL_MAX];   /* every polled handle may be ready: report them all */
+  int n = epoll_wait(ps->h.fd, evs, POLL_MAX, 0);
   if (n < 0 && errno != EINTR) return hc_socket_fail(L, errno, "poll");
   lua_Integer dl = lua_tointeger(L, 3);
   if (n <= 0 && !(ctx == 1 && dl == 0) && !(dl > 0 && hc_now_us() >= (uint64_t)dl)) {
@@ -933,7 +935,7 @@ static int net_poll(lua_State *L) {
   ps->h.fd = epoll_create1(EPOLL_CLOEXEC);
   if (ps->h.fd < 0) return hc_socket_fail(L, errno, "poll");
   lua_Integer n = luaL_len(L, 1);
-  if (n > 1024) return hc_socket_fail(L, EINVAL, "poll: at most 1024 handles");
+  if (n > POLL_MAX) return hc_socket_fail(L, EINVAL, "poll: at most 1024 handles");
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 1, i);
     lua_getfield(L, -1, "handle");
