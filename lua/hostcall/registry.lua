@@ -79,11 +79,12 @@ local function load_file(src, fname)
       if not pok then return nil, perr end
     end
     local m = { name = name, doc = rawget(def, "doc"), call = rawget(def, "call"), file = fname,
-                params = rawget(def, "params"), result = rawget(def, "result") }
+                params = rawget(def, "params"), result = rawget(def, "result"), where = where }
+    -- Checked here, compiled by the runtime for the methods the policy grants (M.compile): a
+    -- tenant does not carry validators for methods it can never call.
     if m.params then
-      local v, serr = schema.compile(m.params, where .. ".params")
-      if not v then return nil, serr end
-      m.validate = v
+      local good, serr = schema.check(m.params, where .. ".params")
+      if not good then return nil, serr end
     end
     if m.result then   -- only checked: results are never validated, so no validator is made
       local good, serr = schema.check(m.result, where .. ".result")
@@ -95,6 +96,15 @@ local function load_file(src, fname)
   return out
 end
 M.load_file = load_file
+
+-- The params validator of a loaded method (its schema was checked by load_file).
+function M.compile(m)
+  if not m.params then return true end
+  local v, err = schema.compile(m.params, m.where .. ".params")
+  if not v then return nil, err end
+  m.validate = v
+  return true
+end
 
 -- Load every *.lua file of each directory, in order. Returns methods (name -> entry) or nil, msg.
 function M.load(dirs)

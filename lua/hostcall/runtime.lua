@@ -126,7 +126,12 @@ function M.init(cfg)
     if policy.grants(pol, name) then granted[#granted + 1] = name end
   end
   table.sort(granted)
-  for _, name in ipairs(granted) do methods[name].granted = true end
+  for _, name in ipairs(granted) do
+    local m = methods[name]
+    m.granted = true
+    local cok, cerr = registry.compile(m)
+    if not cok then return nil, cerr end
+  end
   if methods["sys.describe"] then
     methods["rpc.discover"] = setmetatable({ name = "rpc.discover" }, { __index = methods["sys.describe"] })
   end
@@ -139,9 +144,17 @@ function M.init(cfg)
   local caps = policy.capabilities(pol)
   caps.granted_methods = setmetatable({ table.unpack(granted) }, host.array)
   caps = assert(host.json_encode(caps))
-  for _, m in pairs(methods) do   -- only the describe document needed these
-    rawset(m, "params", nil)
-    rawset(m, "doc", nil)
+  -- Only the describe document needed these. A method the policy does not grant keeps only its
+  -- name's answer (-32001, not -32601): its handler, schemas and closures can be collected.
+  local NOT_GRANTED = { granted = false }
+  for name, m in pairs(methods) do
+    if m.granted then
+      rawset(m, "params", nil)
+      rawset(m, "doc", nil)
+      rawset(m, "where", nil)
+    else
+      methods[name] = NOT_GRANTED
+    end
   end
   local function describe() return host.json_decode(doc) end
 
