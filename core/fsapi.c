@@ -561,6 +561,8 @@ static int fs_read(lua_State *L) {
   struct stat st;
   if (fstat(fd, &st) != 0) { int e = errno; close(fd); return fail(L, -e, lua_tostring(L, 1)); }
   if (S_ISDIR(st.st_mode)) { close(fd); return fail(L, -EISDIR, lua_tostring(L, 1)); }
+  /* A FIFO has no offsets: offset 0 reads what is there (non-blocking), any other is ESPIPE. */
+  if (off == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) off = -1;
   if (S_ISREG(st.st_mode)) {   /* allocate what the file holds, not what was asked */
     lua_Integer avail = (lua_Integer)st.st_size > off ? (lua_Integer)st.st_size - off : 0;
     if (len > avail) len = avail;
