@@ -298,9 +298,9 @@ int main(int argc, char **argv) {
   }
   int m = rounds / 2;
   printf("-- fs through the C API vs the raw syscall loop (median of %d interleaved rounds)\n", rounds);
-  printf("   raw openat2+read 4 KiB+close   %.2f us/op\n", raw[m] * 1e6);
-  printf("   fs.read 4 KiB (openat2)        %.2f us/op  => %.0f%% of the raw loop's throughput (target >= 40%%)\n",
-         api[m] * 1e6, ratio[m] * 100);
+  printf("   raw openat2+read 4 KiB+close   %.2f us/op %8.0f calls/s\n", raw[m] * 1e6, 1 / raw[m]);
+  printf("   fs.read 4 KiB (openat2)        %.2f us/op %8.0f calls/s  => %.0f%% of the raw loop's throughput (target >= 40%%)\n",
+         api[m] * 1e6, 1 / api[m], ratio[m] * 100);
   printf("                                  fastest rounds: %.0f%%; in CPU time per op: %.0f%%\n",
          best_ratio * 100, cratio[m] * 100);
   printf("   fs.read 4 KiB (walk resolver)  %.2f us/op\n", apiw[m] * 1e6);
