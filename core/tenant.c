@@ -3,6 +3,7 @@
 ** the trusted glue may use, the embedded glue itself, and the pool of call threads.
 */
 #include "internal.h"
+#include "chunk.h"
 #include "embed.h"
 #include "json.h"
 #include "sandbox.h"
@@ -78,6 +79,24 @@ static int push_errno(lua_State *L, int err) {
 
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* load_chunk(src, name[, env]) -> function | nil, message: load(src, name, "t", env), the text
+** compiled once per process (core/chunk.c) for the handler files every tenant loads. */
+static int host_load_chunk(lua_State *L) {
+  size_t len;
+  const char *src = luaL_checklstring(L, 1, &len);
+  const char *name = luaL_checkstring(L, 2);
+  if (hc_chunk_load(L, src, len, name) != LUA_OK) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  if (!lua_isnone(L, 3)) {
+    lua_pushvalue(L, 3);
+    if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
+  }
+  return 1;
 }
 
 /* list_dir(path) -> sorted names of the *.lua regular files | nil, ERRNO */
@@ -272,7 +291,7 @@ static int host_import(lua_State *L) {
   const hc_embedded *e = hc_embedded_find(hc_embedded_lua, path);
   if (!e) return luaL_error(L, "no glue module %s", name);
   snprintf(chunk, sizeof chunk, "=%s", path);
-  if (luaL_loadbufferx(L, e->data, e->size, chunk, "t") != LUA_OK) return lua_error(L);
+  if (hc_chunk_load(L, e->data, e->size, chunk) != LUA_OK) return lua_error(L);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &HOST_TABLE);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_call(L, 2, 1);
@@ -353,6 +372,7 @@ static int tenant_boot(lua_State *L) {
   set_fn(L, "is_array", host_is_array);
   hc_sandbox_open(L);   /* pcall, xpcall, co_resume, protected_run, call_threads */
   set_fn(L, "list_dir", host_list_dir);
+  set_fn(L, "load_chunk", host_load_chunk);
   set_fn(L, "read_file", host_read_file);
   set_fn(L, "sleep", host_sleep);
   set_fn(L, "exit", host_exit);

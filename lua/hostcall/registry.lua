@@ -44,7 +44,7 @@ end
 local function load_file(src, fname)
   if #src > MAX_FILE then return nil, fname .. ": handler file larger than 1 MiB" end
   local env = sandbox.new_env()
-  local chunk, err = load(src, "=" .. fname, "t", env)
+  local chunk, err = host.load_chunk(src, "=" .. fname, env)   -- text only, compiled once a process
   if not chunk then return nil, named(err, fname) end
   local ok, defs = host.protected_run(chunk)
   if not ok then return nil, named(defs, fname) end
