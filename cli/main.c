@@ -49,6 +49,7 @@ static const char *USAGE =
   "  --resolver openat2|walk  force the path resolver (tests, old kernels)\n"
   "  --control unix:PATH    serve: a control socket for reload and stats; reload/stats: where\n"
   "  --landlock, --user NAME  serve: confine the process; drop privileges after binding\n"
+  "  --seccomp              serve: refuse the system calls hostcall never needs (EPERM)\n"
   "  --help, --version\n"
   "\n"
   "Exit status: 0 ok; 1 the call failed (call); 2 usage error or a policy/handler failed to load.\n";
@@ -65,7 +66,9 @@ static const char *CMD_HELP[][2] = {
             "the socket it connects to. A policy that fails to load is logged and skipped.\n"
             "--landlock confines the process (Landlock) to its mounts, policy, handler and socket\n"
             "directories, tool programs and the system's CA and resolver files; --user NAME\n"
-            "drops to that user after binding. The kernel's support is reported at start.\n"
+            "drops to that user after binding; --seccomp then refuses (EPERM) the system calls\n"
+            "hostcall and its tools never need (ptrace, mount, namespaces, bpf, io_uring, ...).\n"
+            "The kernel's support is reported at start.\n"
             "SIGHUP (or hostcall reload, with --control unix:PATH) re-reads the policies: a\n"
             "policy that fails to load keeps the old one (the error is logged); sessions in\n"
             "flight finish with the policy they started with.\n"
@@ -103,6 +106,7 @@ typedef struct opts {
   const char *listen_dir;
   const char *control;
   int landlock;
+  int seccomp;
   const char *user;
   char **rest;
   int nrest;
@@ -123,7 +127,7 @@ static void print_cmd_help(const char *cmd) {
 
 static void parse(int argc, char **argv, opts *o) {
   enum { O_POLICY = 1, O_HANDLERS, O_FRAMING, O_AUDIT, O_LISTEN, O_STDIO, O_RESOLVER, O_HELP,
-         O_VERSION, O_TENANTS, O_LISTEN_DIR, O_CONTROL, O_LANDLOCK, O_USER };
+         O_VERSION, O_TENANTS, O_LISTEN_DIR, O_CONTROL, O_LANDLOCK, O_USER, O_SECCOMP };
   static const struct option longopts[] = {
     {"policy", required_argument, 0, O_POLICY}, {"handlers", required_argument, 0, O_HANDLERS},
     {"framing", required_argument, 0, O_FRAMING}, {"audit", required_argument, 0, O_AUDIT},
@@ -132,6 +136,7 @@ static void parse(int argc, char **argv, opts *o) {
     {"version", no_argument, 0, O_VERSION},
     {"tenants", required_argument, 0, O_TENANTS}, {"listen-dir", required_argument, 0, O_LISTEN_DIR},
     {"landlock", no_argument, 0, O_LANDLOCK}, {"user", required_argument, 0, O_USER},
+    {"seccomp", no_argument, 0, O_SECCOMP},
     {"control", required_argument, 0, O_CONTROL},
     {0, 0, 0, 0}};
   memset(o, 0, sizeof *o);
@@ -169,6 +174,7 @@ static void parse(int argc, char **argv, opts *o) {
       case O_HELP: print_cmd_help(o->cmd); exit(0);
       case O_VERSION: printf("hostcall %s\n", hc_version()); exit(0);
       case O_LANDLOCK: o->landlock = 1; break;
+      case O_SECCOMP: o->seccomp = 1; break;
       case O_USER: o->user = optarg; break;
       default:
         die_usage("unknown or incomplete option \"%s\"", argv[optind - 1]);
@@ -240,10 +246,12 @@ static void on_hup(int sig) {
   if (g_rt) hc_reload(g_rt);
 }
 
-/* --landlock / --user, after the sockets are bound and before serving. sock_a and sock_b are
-** socket files whose directories must stay writable (removed at exit): --listen's, --control's. */
+/* --landlock / --user / --seccomp, after the sockets are bound and before serving. sock_a and
+** sock_b are socket files whose directories must stay writable (removed at exit): --listen's,
+** --control's. The seccomp filter goes last: the privilege drop needs calls it does not refuse,
+** but it is the last thing the process should be able to change. */
 static int confine(hc_runtime *rt, const opts *o, const char *sock_a, const char *sock_b) {
-  if (!o->landlock && !o->user) return 0;
+  if (!o->landlock && !o->user && !o->seccomp) return 0;
   char dirs[2][PATH_MAX];
   const char *socks[2] = {sock_a, sock_b}, *rw[3] = {NULL, NULL, NULL};
   int n = 0;
@@ -256,8 +264,13 @@ static int confine(hc_runtime *rt, const opts *o, const char *sock_a, const char
     rw[n++] = dirs[i];
   }
   char *err = NULL;
-  if (hc_confine(rt, o->user, o->landlock, rw, &err) != 0) {
+  if ((o->landlock || o->user) && hc_confine(rt, o->user, o->landlock, rw, &err) != 0) {
     fprintf(stderr, "hostcall: %s\n", err ? err : "cannot confine the process");
+    hc_free(err);
+    return -1;
+  }
+  if (o->seccomp && hc_seccomp(&err) != 0) {
+    fprintf(stderr, "hostcall: %s\n", err ? err : "cannot install the seccomp filter");
     hc_free(err);
     return -1;
   }
@@ -364,7 +377,7 @@ static int cmd_serve(opts *o) {
   signal(SIGPIPE, SIG_IGN);
   int code;
   if (o->stdio) {
-    if (o->landlock || o->user) {
+    if (o->landlock || o->user || o->seccomp) {
       if (confine(rt, o, NULL, NULL) != 0) { hc_runtime_free(rt); return 1; }
     }
     code = hc_serve_fd(rt, 0, 1);

@@ -9,6 +9,7 @@
 #include "landlock.h"
 #include "netpolicy.h"
 #include "privdrop.h"
+#include "seccomp.h"
 #include "proc.h"
 #include "toolapi.h"
 #include "urlrule.h"
@@ -144,7 +145,15 @@ const char *hc_confine_tenant_outside(hc_runtime *rt, hc_tenant *t) {
 }
 
 const char *hc_kernel_report(void) {
-  static char line[256];
-  snprintf(line, sizeof line, "%s; tools run in: %s", hc_landlock_report(), hc_proc_isolation());
+  static char line[320];
+  snprintf(line, sizeof line, "%s; %s; tools run in: %s", hc_landlock_report(), hc_seccomp_report(),
+           hc_proc_isolation());
   return line;
+}
+
+int hc_seccomp(char **errmsg) {
+  char err[256];
+  if (hc_seccomp_apply(err, sizeof err) == 0) return 0;
+  if (errmsg) *errmsg = strdup(err);
+  return -1;
 }

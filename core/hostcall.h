@@ -123,8 +123,14 @@ int hc_control_listen(hc_runtime *rt, int fd);
 ** from the thread that will serve, before any other thread exists. */
 int hc_confine(hc_runtime *rt, const char *user, int landlock, const char *const *rw_paths,
                char **errmsg);
-/* One line on what this kernel lets hostcall do: the Landlock ABI and how tools are confined
-** (a PID namespace, or a process-group fallback). Static storage. */
+/* Defence in depth, after hc_confine: a seccomp filter on every thread of the process (and so on
+** every tool it starts) that refuses with EPERM the system calls hostcall never needs: ptrace,
+** modules and kexec, mounts, setns/unshare, bpf, perf, userfaultfd, io_uring, keyrings,
+** open_by_handle_at, the clock, swap, reboot (docs/defence-in-depth.md). Irreversible. 0, or -1
+** with *errmsg. */
+int hc_seccomp(char **errmsg);
+/* One line on what this kernel lets hostcall do: the Landlock ABI, seccomp, and how tools are
+** confined (a PID namespace, or a process-group fallback). Static storage. */
 const char *hc_kernel_report(void);
 /* Create a listening unix socket at path (mode 0600; a stale socket file is replaced).
 ** Returns the fd, or -1 with *errmsg set. */
