@@ -57,13 +57,16 @@ static const char *USAGE =
 static const char *CMD_HELP[][2] = {
   {"serve", "usage: hostcall serve --policy FILE [--handlers DIR]... [--framing ndjson|lsp]\n"
             "                      [--audit FILE] (--stdio | --listen unix:PATH)\n"
-            "       hostcall serve --tenants DIR --listen-dir DIR [--handlers DIR]... [--audit FILE]\n"
+            "       hostcall serve --tenants DIR (--listen-dir DIR | --listen unix:PATH) [--handlers DIR]...\n"
             "Serve guests with JSON-RPC 2.0. --stdio: one guest on stdin/stdout, exits after stdin\n"
             "closes and every response is written (or with sys.exit's code). --listen: many guests\n"
             "on a unix socket (mode 0600). Audit lines go to stderr unless --audit is given.\n"
             "--tenants: one policy per tenant (DIR/NAME.lua, NAME from the file's name) and one\n"
             "socket per tenant (NAME.sock in the --listen-dir, mode 0600): a guest's tenant is\n"
             "the socket it connects to. A policy that fails to load is logged and skipped.\n"
+            "--tenants DIR --listen unix:PATH: one socket (mode 0666) for every tenant; a guest\n"
+            "is served by the tenant named after its peer's user (SO_PEERCRED), else by the\n"
+            "one named by its uid (\"1000\"); anyone else is refused and logged.\n"
             "--landlock confines the process (Landlock) to its mounts, policy, handler and socket\n"
             "directories, tool programs and the system's CA and resolver files; --user NAME\n"
             "drops to that user after binding; --seccomp then refuses (EPERM) the system calls\n"
@@ -279,9 +282,9 @@ static int confine(hc_runtime *rt, const opts *o, const char *sock_a, const char
 
 /* serve --tenants DIR --listen-dir DIR: one runtime, one socket per tenant (NAME.sock). */
 static int serve_tenants(opts *o, hc_config *cfg) {
-  if (!o->listen_dir) die_usage("--tenants needs --listen-dir DIR%s", "");
-  if (o->policy || o->listen || o->stdio)
-    die_usage("--tenants takes neither --policy, --listen nor --stdio%s", "");
+  if (!o->listen_dir == !o->listen) die_usage("--tenants needs --listen-dir DIR or --listen unix:PATH%s", "");
+  if (o->listen && strncmp(o->listen, "unix:", 5) != 0) die_usage("--listen takes unix:PATH, not %s", o->listen);
+  if (o->policy || o->stdio) die_usage("--tenants takes neither --policy nor --stdio%s", "");
   cfg->handler_dirs = o->handlers;
   cfg->framing = o->framing;
   cfg->resolver = o->resolver;
@@ -295,7 +298,31 @@ static int serve_tenants(opts *o, hc_config *cfg) {
   }
   int cfd = open_control(rt, o);
   int code = 1;
-  if (cfd >= 0 && confine(rt, o, NULL, o->control) == 0) {
+  if (o->listen) {
+    /* One socket for every tenant: each guest's tenant is its peer's user (SO_PEERCRED), so
+    ** the socket is open to every local user (0666); the uid is the check. */
+    const char *path = o->listen + 5;
+    int fd = cfd < 0 ? -1 : hc_listen_unix(path, &err);
+    if (fd >= 0 && chmod(path, 0666) != 0) {
+      fprintf(stderr, "hostcall: chmod %s: %s\n", path, strerror(errno));
+      close(fd);
+      unlink(path);
+      fd = -1;
+    } else if (fd < 0 && err) {
+      fprintf(stderr, "hostcall: %s\n", err);
+      hc_free(err);
+    }
+    if (fd >= 0 && confine(rt, o, path, o->control) == 0) {
+      g_rt = rt;
+      code = hc_serve_peers(rt, fd) < 0 ? 1 : 0;
+      if (code) fprintf(stderr, "hostcall: serve: %s\n", strerror(errno));
+      g_rt = NULL;
+    }
+    if (fd >= 0) {
+      close(fd);
+      unlink(path);
+    }
+  } else if (cfd >= 0 && confine(rt, o, NULL, o->control) == 0) {
     g_rt = rt;
     code = hc_serve_tenants(rt, o->listen_dir) < 0 ? 1 : 0;
     if (code) fprintf(stderr, "hostcall: serve: no tenant socket could be made in %s\n", o->listen_dir);

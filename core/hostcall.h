@@ -100,6 +100,13 @@ int hc_serve_listeners(hc_runtime *rt, const int *fds, size_t n);
 ** tenant, also for tenants a reload adds (and removed for those it removes). Returns 0 after a
 ** stop has drained, -1 with errno when no socket could be made. */
 int hc_serve_tenants(hc_runtime *rt, const char *listen_dir);
+/* Many tenants on one listening unix socket: each guest is served by the tenant its peer's uid
+** names (SO_PEERCRED): the tenant named after the peer's user, else the one named by the uid in
+** decimal ("1000"); a peer no tenant matches is refused and logged. The caller makes the socket
+** and chooses its mode (other users must be able to connect; their uid is the access check).
+** Reloads apply (a tenant added by a reload serves its user from then on). Returns 0 after a
+** stop has drained, -1 with errno on a setup failure. */
+int hc_serve_peers(hc_runtime *rt, int listen_fd);
 /* Re-read the policies (and their handlers): hc_runtime_new_file's file, or every file of
 ** hc_runtime_new_tenants' directory (new files added, removed files drained and closed). A
 ** policy that fails to load keeps the tenant as it was, with the error logged (file:line).

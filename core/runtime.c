@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ struct hc_listener {
   hc_tenant *t;
   int fd;
   int owned;                 /* made by hc_serve_tenants: closed and unlinked by it */
+  int by_peer;               /* hc_serve_peers: t is NULL, each guest's peer uid picks it */
   char *path;
   hc_watch w;
   hc_timer resume;           /* re-enables accepting after EMFILE */
@@ -745,12 +747,39 @@ static void on_accept_resume(hc_loop *loop, hc_timer *t) {
   if (!l->rt->stopping && !l->w.registered) hc_loop_watch(loop, &l->w, EPOLLIN);
 }
 
+static hc_tenant *tenant_named(hc_runtime *rt, const char *name) {
+  for (size_t i = 0; i < rt->ntenants; i++)
+    if (strcmp(rt->tenants[i]->name, name) == 0) return rt->tenants[i];
+  return NULL;
+}
+
+/* hc_serve_peers: the tenant of the peer on fd, by its uid (SO_PEERCRED, set by the kernel at
+** connect): the tenant named after the peer's user, else the one named by the uid in decimal
+** (what works when NSS cannot be read, e.g. under Landlock). NULL: none; *uid says whose. */
+static hc_tenant *peer_tenant(hc_runtime *rt, int fd, long *uid) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  *uid = -1;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) return NULL;
+  *uid = (long)cred.uid;
+  struct passwd pw, *found = NULL;
+  char buf[1024];
+  hc_tenant *t = NULL;
+  if (getpwuid_r(cred.uid, &pw, buf, sizeof buf, &found) == 0 && found) t = tenant_named(rt, pw.pw_name);
+  if (!t) {
+    char num[24];
+    snprintf(num, sizeof num, "%lu", (unsigned long)cred.uid);
+    t = tenant_named(rt, num);
+  }
+  return t;
+}
+
 static void on_accept(hc_loop *loop, hc_watch *w, uint32_t revents) {
   (void)revents;
   struct hc_listener *l = w->data;
   hc_runtime *rt = l->rt;
-  hc_tenant *t = l->t;
   for (int i = 0; i < ACCEPT_BATCH; i++) {
+    hc_tenant *t = l->t;
     int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -762,6 +791,14 @@ static void on_accept(hc_loop *loop, hc_watch *w, uint32_t revents) {
       l->resume.data = l;
       hc_loop_timer_start(loop, &l->resume, hc_now_us() + ACCEPT_BACKOFF_US);
       return;
+    }
+    if (l->by_peer) {
+      long uid;
+      if (!(t = peer_tenant(rt, fd, &uid))) {
+        hc_log(rt, "session refused: no tenant for peer uid %ld", uid);
+        close(fd);
+        continue;
+      }
     }
     if (t->nsessions >= t->limits.sessions) {
       hc_log(rt, "tenant %s: session refused: at its limit of %lld sessions", t->name,
@@ -838,6 +875,23 @@ int hc_serve_tenants(hc_runtime *rt, const char *listen_dir) {
 
 int hc_serve_listener(hc_runtime *rt, int listen_fd) {
   return hc_serve_listeners(rt, &listen_fd, 1);
+}
+
+int hc_serve_peers(hc_runtime *rt, int listen_fd) {
+  if (rt->in_call) { errno = EINVAL; return -1; }
+  if (serve_begin(rt)) return -1;
+  struct hc_listener *l = listener_add(rt, NULL, listen_fd, NULL);
+  if (!l) {
+    int e = errno ? errno : ENOMEM;
+    serve_end(rt);
+    errno = e;
+    return -1;
+  }
+  l->by_peer = 1;
+  hc_log(rt, "serving %zu tenant%s on one socket, each guest by its peer's user", rt->ntenants,
+         rt->ntenants == 1 ? "" : "s");
+  serve_until_stopped(rt);
+  return 0;
 }
 
 int hc_listen_unix(const char *path, char **errmsg) {
