@@ -501,13 +501,13 @@ size_t hc_httprules_count (const hc_httprules *r) { return r ? r->n : 0; }
 
 int hc_httprules_add (hc_httprules *r, const char *url, const char *const *methods,
                       size_t nmethods, char *err, size_t errlen) {
-  static const char *const get_head[] = { "GET", "HEAD" };
+  static const char *const get_only[] = { "GET" };   /* the policy's default too */
   url_err e = { NULL, err, errlen };
   hc_url u;
   http_rule *nr;
   int fragment;
   if (!r || !url) return BAD(&e, "no rule URL");
-  if (!methods || nmethods == 0) { methods = get_head; nmethods = 2; }
+  if (!methods || nmethods == 0) { methods = get_only; nmethods = 1; }
   if (nmethods > HC_HTTP_RULE_METHODS) return BAD(&e, "too many methods in one rule");
   for (size_t i = 0; i < nmethods; i++)   /* never echoed: it may hold CR LF */
     if (!hc_http_method_valid(methods[i])) return BAD(&e, "a method is not an HTTP token");

@@ -50,7 +50,7 @@ hc_httprules *hc_httprules_new(void);
 void hc_httprules_free(hc_httprules *r);
 /* Add a rule: url is a prefix like "https://api.example.com/v1/" (no query, no fragment);
 ** methods are tokens compared exactly (case-sensitive); methods == NULL or nmethods == 0
-** means GET and HEAD only. 0, or -1 with a message in err. */
+** means GET only (as a policy rule without `methods`). 0, or -1 with a message in err. */
 int hc_httprules_add(hc_httprules *r, const char *url, const char *const *methods,
                      size_t nmethods, char *err, size_t errlen);
 size_t hc_httprules_count(const hc_httprules *r);

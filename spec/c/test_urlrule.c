@@ -591,11 +591,11 @@ static hc_httprules *rules_of (const char *const *urls, size_t n) {
   return r;
 }
 
-static const check_case v1_slash[] = {     /* rule https://api.example.com/v1/, GET and HEAD */
+static const check_case v1_slash[] = {     /* rule https://api.example.com/v1/, GET (the default) */
   { "https://api.example.com/v1/", "GET", 0 },
   { "https://api.example.com/v1/x", "GET", 0 },
   { "https://api.example.com/v1/x/y/z", "GET", 0 },
-  { "https://api.example.com/v1/x", "HEAD", 0 },
+  { "https://api.example.com/v1/x", "HEAD", EACCES },
   { "https://api.example.com/v1/x", "POST", EACCES },
   { "https://api.example.com/v1/x", "PUT", EACCES },
   { "https://api.example.com/v1/x", "DELETE", EACCES },
@@ -711,7 +711,7 @@ static const check_case v1_bare[] = {      /* rule http://a.com/v1, GET and POST
 static const check_case literals[] = {     /* IP literal rules */
   { "http://127.0.0.1:8080/anything", "GET", 0 },
   { "http://127.0.0.1:8080/", "GET", 0 },
-  { "http://127.0.0.1:8080", "HEAD", 0 },
+  { "http://127.0.0.1:8080", "HEAD", EACCES },   /* the default is GET only */
   { "http://127.0.0.1/", "GET", EACCES },
   { "http://127.0.0.1:8081/", "GET", EACCES },
   { "http://127.0.0.2:8080/", "GET", EACCES },
