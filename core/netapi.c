@@ -293,6 +293,16 @@ static int http_reachable(const hc_tenant *t, const hc_netaddr *a, int port, con
 }
 
 /* stack: 1 host, 2 port, 3 transport, 4 timeout_ms, 5 dial, 6 request text or nil */
+/* A dial step that did not finish (r from hc_tls_handshake / hc_socket_send_some): r < 0 failed
+** (err, msg); r > 0 waits for readiness r - 1, unless the deadline has passed. */
+static int dial_unfinished(lua_State *L, hc_session *s, hc_handle *h, dial *d, int r, int err,
+                           const char *msg, const char *what) {
+  if (r > 0 && !(d->deadline && hc_now_us() >= d->deadline))
+    return hc_socket_wait(L, h, r - 1, d->deadline, dial_step);
+  hc_stream_close(s, h);
+  return r < 0 ? hc_socket_fail(L, err, msg) : hc_socket_fail(L, ETIMEDOUT, what);
+}
+
 static int dial_step(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   lua_settop(L, 6);
@@ -343,17 +353,7 @@ static int dial_step(lua_State *L, int status, lua_KContext ctx) {
       return hc_socket_fail(L, EPROTO, msg);
     }
     int r = hc_tls_handshake(h, &err, msg, sizeof msg);
-    if (r < 0) {
-      hc_stream_close(s, h);
-      return hc_socket_fail(L, err, msg);
-    }
-    if (r > 0) {
-      if (d->deadline && hc_now_us() >= d->deadline) {
-        hc_stream_close(s, h);
-        return hc_socket_fail(L, ETIMEDOUT, "TLS handshake");
-      }
-      return hc_socket_wait(L, h, r - 1, d->deadline, dial_step);
-    }
+    if (r != 0) return dial_unfinished(L, s, h, d, r, err, msg, "TLS handshake");
   }
   if (lua_type(L, 6) == LUA_TSTRING) {   /* an http request: the core writes it whole */
     size_t n;
@@ -361,17 +361,7 @@ static int dial_step(lua_State *L, int status, lua_KContext ctx) {
     char msg[256];
     int err = 0;
     int r = hc_socket_send_some(h, req, n, &d->sent, &err, msg, sizeof msg);
-    if (r < 0) {
-      hc_stream_close(s, h);
-      return hc_socket_fail(L, err, msg);
-    }
-    if (r > 0) {
-      if (d->deadline && hc_now_us() >= d->deadline) {
-        hc_stream_close(s, h);
-        return hc_socket_fail(L, ETIMEDOUT, "sending the request");
-      }
-      return hc_socket_wait(L, h, r - 1, d->deadline, dial_step);
-    }
+    if (r != 0) return dial_unfinished(L, s, h, d, r, err, msg, "sending the request");
     h->response_only = 1;
   }
   char text[24];
