@@ -303,6 +303,23 @@ static int dial_unfinished(lua_State *L, hc_session *s, hc_handle *h, dial *d, i
   return r < 0 ? hc_socket_fail(L, err, msg) : hc_socket_fail(L, ETIMEDOUT, what);
 }
 
+/* Look d->tls_host up on the resolver's threads, the call parked until the answer (dial_step
+** then dials the addresses the policy allows). net.connect and http.request alike. */
+static int dial_resolve(lua_State *L, hc_tenant *t, dial *d, uint64_t deadline) {
+  hc_runtime *rt = t->rt;
+  if (!rt->resolver && !(rt->resolver = hc_resolver_new(&rt->loop)))
+    return hc_socket_fail(L, errno ? errno : ENOMEM, "cannot start the resolver");
+  d->via = 1;
+  d->resolving = 1;
+  d->look.k = t->current;
+  memcpy(d->look.name, d->tls_host, strlen(d->tls_host) + 1);
+  if (hc_resolver_submit(rt->resolver, d->look.name, lookup_answered, &d->look, &d->look.job) != 0)
+    return hc_socket_fail(L, errno, "cannot queue the name lookup");
+  hc_task_park(t->current, deadline, lookup_called_off, &d->look);
+  lua_pushlightuserdata(L, &hc_sentinel);
+  return lua_yieldk(L, 1, 0, dial_step);
+}
+
 static int dial_step(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   lua_settop(L, 6);
@@ -408,18 +425,7 @@ static int net_connect(lua_State *L) {
   if (!hc_netpolicy_name_allowed(t->net, HC_NETRULE_ALLOW, name, port))
     return hc_socket_fail(L, EACCES, "the policy names no such host and port");
   memcpy(d->tls_host, name, strlen(name) + 1);
-  hc_runtime *rt = t->rt;
-  if (!rt->resolver && !(rt->resolver = hc_resolver_new(&rt->loop)))
-    return hc_socket_fail(L, errno ? errno : ENOMEM, "cannot start the resolver");
-  d->via = 1;
-  d->resolving = 1;
-  d->look.k = t->current;
-  memcpy(d->look.name, name, strlen(name) + 1);
-  if (hc_resolver_submit(rt->resolver, name, lookup_answered, &d->look, &d->look.job) != 0)
-    return hc_socket_fail(L, errno, "cannot queue the name lookup");
-  hc_task_park(t->current, deadline, lookup_called_off, &d->look);
-  lua_pushlightuserdata(L, &hc_sentinel);
-  return lua_yieldk(L, 1, 0, dial_step);
+  return dial_resolve(L, t, d, deadline);
 }
 
 /* listen(addr, port, transport, backlog) -> handle: an IP literal a listen rule names. */
@@ -684,18 +690,7 @@ static int net_http_request(lua_State *L) {
     d->addrs[d->n++] = ip;
     return dial_next(L, d);
   }
-  hc_runtime *rt = t->rt;
-  if (!rt->resolver && !(rt->resolver = hc_resolver_new(&rt->loop)))
-    return hc_socket_fail(L, errno ? errno : ENOMEM, "cannot start the resolver");
-  d->via = 1;
-  d->resolving = 1;
-  d->look.k = t->current;
-  memcpy(d->look.name, d->tls_host, strlen(d->tls_host) + 1);
-  if (hc_resolver_submit(rt->resolver, d->look.name, lookup_answered, &d->look, &d->look.job) != 0)
-    return hc_socket_fail(L, errno, "cannot queue the name lookup");
-  hc_task_park(t->current, deadline, lookup_called_off, &d->look);
-  lua_pushlightuserdata(L, &hc_sentinel);
-  return lua_yieldk(L, 1, 0, dial_step);
+  return dial_resolve(L, t, d, deadline);
 }
 
 /* http_resolve(base, location) -> absolute URL text: where a redirect points. */
