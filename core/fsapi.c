@@ -57,14 +57,13 @@ static hc_tenant *tenant_of(lua_State *L) {
 
 /* {===== failures ===== */
 
-static int fail_limit(lua_State *L, const char *limit, const char *msg);
 
 static int fail(lua_State *L, int err, const char *what) {
   const char *kind = "os", *name;
   char msg[512];
   if (err == -HC_EQUOTA) {
     snprintf(msg, sizeof msg, "%.400s: over the mount's quota", what);
-    return fail_limit(L, "quota", msg);
+    return hc_fail_limit(L, "quota", msg);
   }
   if (err == -HC_EESCAPE) {
     kind = "refused";
@@ -86,13 +85,6 @@ static int fail(lua_State *L, int err, const char *what) {
   return 4;
 }
 
-static int fail_limit(lua_State *L, const char *limit, const char *msg) {
-  lua_pushnil(L);
-  lua_pushstring(L, limit);
-  lua_pushstring(L, msg);
-  lua_pushliteral(L, "limit");
-  return 4;
-}
 
 /* }===== */
 
@@ -436,7 +428,7 @@ static int read_into(lua_State *L, int fd, int own, lua_Integer off, lua_Integer
   hc_tenant *t = tenant_of(L);
   if (len > t->limits.read_bytes) {
     if (own) close(fd);
-    return fail_limit(L, "size", "read longer than limits.read_bytes");
+    return hc_fail_limit(L, "size", "read longer than limits.read_bytes");
   }
   /* base64: a text (core/json.c) holding the bytes, which the encoder writes as base64 straight
   ** into the answer. Plain: a buffer made a Lua string at the end. */
@@ -541,7 +533,7 @@ static int fs_read(lua_State *L) {
   int b64 = want_base64(L, 4);
   if (off < 0 || len < 0) return fail(L, -EINVAL, lua_tostring(L, 1));
   hc_tenant *t = tenant_of(L);
-  if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
+  if (len > t->limits.read_bytes) return hc_fail_limit(L, "size", "read longer than limits.read_bytes");
   /* A small base64 read goes straight into its text, made before the open: if the tenant's
   ** memory cap refuses it, nothing is held yet. Others peek through the runtime's buffer. */
   hc_json_text *direct = b64 && len < HC_DIRECT_MAX ? hc_json_push_base64(L, (size_t)len + 1) : NULL;
@@ -1067,7 +1059,7 @@ static int io_read(lua_State *L) {
   int b64 = want_base64(L, 4);
   if (len < 0 || (off < 0 && !lua_isnoneornil(L, 3))) return fail(L, -EINVAL, "read");
   hc_tenant *t = tenant_of(L);
-  if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
+  if (len > t->limits.read_bytes) return hc_fail_limit(L, "size", "read longer than limits.read_bytes");
   struct stat st;
   int known = fstat(h->fd, &st) == 0;
   if (known && S_ISREG(st.st_mode)) {

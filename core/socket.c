@@ -37,13 +37,6 @@ int hc_socket_fail(lua_State *L, int err, const char *what) {
   return 4;
 }
 
-static int fail_limit(lua_State *L, const char *limit, const char *msg) {
-  lua_pushnil(L);
-  lua_pushstring(L, limit);
-  lua_pushstring(L, msg);
-  lua_pushliteral(L, "limit");
-  return 4;
-}
 
 int hc_socket_wait(lua_State *L, hc_handle *h, int dir, uint64_t deadline_us, lua_KFunction k) {
   if (hc_stream_wait(h, dir, deadline_us) != 0)
@@ -195,7 +188,7 @@ int hc_socket_io_read(lua_State *L, hc_handle *h) {
   static const char *const names[] = {"bytes", "base64", "utf8", NULL};
   int mode = luaL_checkoption(L, 4, "bytes", names);
   if (len < 0) return hc_socket_fail(L, EINVAL, "read");
-  if (len > t->limits.read_bytes) return fail_limit(L, "size", "read longer than limits.read_bytes");
+  if (len > t->limits.read_bytes) return hc_fail_limit(L, "size", "read longer than limits.read_bytes");
   uint64_t deadline = op_deadline(L, 5);
   (void)h;
   lua_settop(L, 5);

@@ -26,6 +26,14 @@ static void close_fd(hc_handle *h) {
   else if (h->fd >= 0) close(h->fd);
 }
 
+int hc_fail_limit(lua_State *L, const char *limit, const char *msg) {
+  lua_pushnil(L);
+  lua_pushstring(L, limit);
+  lua_pushstring(L, msg);
+  lua_pushliteral(L, "limit");
+  return 4;
+}
+
 int hc_stream_push(lua_State *L, hc_session *s, hc_handle *h) {
   hc_tenant *t = s->t;
   int sock = is_socket(h);

@@ -42,6 +42,8 @@ typedef struct hc_handle {
 ** its token; at the tenant's limit it closes what it was given and pushes nil, "handles", msg,
 ** "limit" (4 results) instead. Returns the number of results. */
 int hc_stream_push(lua_State *L, hc_session *s, hc_handle *h);
+/* A primitive's answer for a limit hit: nil, LIMIT, msg, "limit" (the glue makes it -32002). */
+int hc_fail_limit(lua_State *L, const char *limit, const char *msg);
 /* The handle whose token is at stack index idx, or NULL. */
 hc_handle *hc_stream_find(hc_session *s, lua_State *L, int idx);
 hc_handle *hc_stream_find_token(hc_session *s, uint64_t token);
